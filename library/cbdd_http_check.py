@@ -32,8 +32,8 @@ options:
     default: [200]
   expect_json:
     description:
-      - Fields the JSON body must contain, as C(path: value). Paths may be dotted
-        (C(checks.db.status)); list items are addressed by index (C(items.0.name)).
+      - Fields the JSON body must contain, as a mapping of field path to expected value.
+        Paths may be dotted (C(checks.db.status)); list items are addressed by index (C(items.0.name)).
       - Scalars compare by their JSON text, so C("200") matches C(200) and
         C("true") matches C(true); lists and dicts must be equal.
     type: dict
@@ -159,9 +159,10 @@ body_excerpt:
   returned: always
   type: str
 msg:
-  description: One-line summary, e.g. C(https://127.0.0.1:8443/health: expected version == 1.2.0, got 1.1.0 after 5 attempts in 10.2s).
+  description: One-line summary.
   returned: always
   type: str
+  sample: "https://127.0.0.1:8443/health: expected version == 1.2.0, got 1.1.0 after 5 attempts in 10.2s"
 '''
 
 from ansible.module_utils.basic import AnsibleModule

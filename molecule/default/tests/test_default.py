@@ -1,0 +1,44 @@
+"""Verify the deployed stack on the molecule target (testinfra, run inside the target)."""
+import json
+
+ROOT = "/opt/clinical-bdd-creator"
+NAME = "clinical-bdd.local"
+
+
+def test_docker_engine_running_with_log_rotation(host):
+    assert host.service("docker").is_running
+    daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert daemon["log-driver"] == "json-file"
+    assert daemon["log-opts"] == {"max-size": "100m", "max-file": "5"}
+
+
+def test_containers_running(host):
+    for name in ("clinical-bdd-creator", "cbdd-nginx"):
+        state = host.check_output("docker inspect -f '{{.State.Status}}' %s", name)
+        assert state == "running", name
+
+
+def test_https_health_through_nginx_with_served_certificate(host):
+    # --cacert with the deployed self-signed certificate: the request only succeeds if nginx
+    # serves exactly that certificate for the configured name.
+    out = host.check_output(
+        "curl -sS --cacert %s --resolve %s:443:127.0.0.1 https://%s/health",
+        ROOT + "/nginx/ssl/cert.pem", NAME, NAME)
+    body = json.loads(out)
+    assert body["status"] == "ok"
+    assert body["version"] == "1.0.0"
+
+
+def test_http_redirects_to_https(host):
+    out = host.check_output(
+        "curl -sS -o /dev/null -w '%%{http_code} %%{redirect_url}' -H 'Host: %s' http://127.0.0.1/health", NAME)
+    code, location = out.split(" ", 1)
+    assert code == "301"
+    assert location.startswith("https://%s" % NAME)
+    assert location.endswith("/health")
+
+
+def test_private_key_not_world_readable(host):
+    key = host.file(ROOT + "/nginx/ssl/key.pem")
+    assert key.user == "root"
+    assert key.mode == 0o600

@@ -1,0 +1,124 @@
+"""Fixtures for the cbdd_* module tests: test PKI, local servers, module runners."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import ansible
+import ansible.module_utils
+import pytest
+
+from support_pki import UnitPKI
+from support_servers import LocalServer
+
+REPO = Path(__file__).resolve().parents[2]
+LIBRARY = REPO / 'library'
+MODULE_UTILS = REPO / 'module_utils'
+RUNNER = Path(__file__).resolve().parent / 'module_runner.py'
+ANSIBLE_BIN = Path(sys.executable).parent / 'ansible'
+# Debian 12's python3.11 is what the managed hosts run; fall back to this interpreter.
+TARGET_PYTHON = os.environ.get('CBDD_TARGET_PYTHON') or (
+    '/usr/bin/python3' if os.access('/usr/bin/python3', os.X_OK) else sys.executable)
+MODULES = ('cbdd_http_check', 'cbdd_tls_check', 'cbdd_container_health', 'cbdd_stack_health')
+
+# In-process imports of the shared code (pure-function tests), as ansible.cfg's module_utils does.
+if str(MODULE_UTILS) not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(MODULE_UTILS))
+
+
+class ModuleRunner:
+    """Runs a module file in a fresh interpreter with only stdlib + ansible (see module_runner.py)."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.ansible_parent = workdir / 'ansible-only'
+        self.ansible_parent.mkdir()
+        (self.ansible_parent / 'ansible').symlink_to(Path(ansible.__file__).parent)
+
+    def __call__(self, module, check_mode=False, **args):
+        """Result dict of ``module`` with ``args``; ``rc`` added; ``failed`` agrees with rc."""
+        payload = dict(args, _ansible_check_mode=check_mode)
+        args_file = self.workdir / ('%s-%s.json' % (module, uuid.uuid4().hex))
+        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))
+        proc = subprocess.run(
+            [TARGET_PYTHON, '-S', '-E', str(RUNNER), str(self.ansible_parent), str(MODULE_UTILS),
+             str(LIBRARY / ('%s.py' % module)), str(args_file)],
+            capture_output=True, text=True, timeout=120, cwd=self.workdir, check=False)
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            pytest.fail('%s printed no JSON (rc %d)\nstdout: %s\nstderr: %s'
+                        % (module, proc.returncode, proc.stdout, proc.stderr))
+        assert (proc.returncode != 0) == bool(result.get('failed')), result
+        assert not result.get('changed'), result  # read-only checks never change anything
+        result['rc'] = proc.returncode
+        return result
+
+
+@pytest.fixture(scope='session')
+def run_module(tmp_path_factory):
+    """``run_module('cbdd_http_check', url=..., check_mode=False) -> result dict``."""
+    return ModuleRunner(tmp_path_factory.mktemp('modules'))
+
+
+@pytest.fixture(scope='session')
+def run_ansible():
+    """Run a module through the real ``ansible`` CLI (AnsiballZ, ansible.cfg); returns the host result."""
+
+    def run(module, args, check=False):
+        env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
+                   ANSIBLE_DEPRECATION_WARNINGS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'))
+        command = [str(ANSIBLE_BIN) if ANSIBLE_BIN.exists() else shutil.which('ansible'), 'localhost',
+                   '-i', 'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=%s' % TARGET_PYTHON,
+                   '-m', module, '-a', json.dumps(args)] + (['--check'] if check else [])
+        proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+        try:
+            return json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
+        except (ValueError, KeyError, IndexError):
+            pytest.fail('ansible -m %s gave no JSON result (rc %d)\nstdout: %s\nstderr: %s'
+                        % (module, proc.returncode, proc.stdout, proc.stderr))
+        return None
+
+    return run
+
+
+@pytest.fixture(scope='session')
+def pki(tmp_path_factory):
+    """Test CA and certificates (see support_pki)."""
+    return UnitPKI(tmp_path_factory.mktemp('pki'))
+
+
+@pytest.fixture(scope='session')
+def http_server():
+    """Plain HTTP server."""
+    server = LocalServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def https_server(pki):
+    """HTTPS server with the good certificate (clinical.example.org, localhost, 127.0.0.1)."""
+    server = LocalServer(pki.good)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def expired_server(pki):
+    """HTTPS server with an expired certificate from the test CA."""
+    server = LocalServer(pki.expired)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def wrongname_server(pki):
+    """HTTPS server with a certificate for other.example.net only."""
+    server = LocalServer(pki.wrongname)
+    yield server
+    server.stop()
