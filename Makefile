@@ -1,0 +1,85 @@
+# Clinical BDD Creator operations automation.
+#   make deploy   the whole stack on the local sandbox (engine, venv, images, sandbox, deploy.yml)
+#   make test     every check: lint, syntax, unit tests, sandbox integration tests, molecule
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE_DIR   ?= $(HOME)/.cache/cbdd-ops
+PYTHON      ?= $(shell files/scripts/find-python)
+REQ_HASH    := $(shell cat requirements.txt | sha256sum | cut -c1-12)
+VENV        := .venv
+SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+PLAYBOOKS   := $(wildcard playbooks/*.yml)
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export CBDD_IMAGE_DIR ?= $(CACHE_DIR)/images
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help engine venv images sandbox deploy lint syntax unit integration molecule test clean
+
+help:
+	@echo "make deploy   run the stack on the local sandbox (https://127.0.0.1:8443/health)"
+	@echo "make test     lint, syntax checks, unit tests, integration tests on the sandbox, molecule"
+	@echo "make sandbox  create/reuse the sandbox target host;  make clean  remove it"
+
+engine:
+	@files/scripts/docker-engine
+
+# The venv lives in the cache keyed by requirements.txt and .venv links to it: a fresh clone on
+# the same machine (CI) re-uses it; a changed requirements.txt builds a new one.
+venv:
+	@target=$(CACHE_DIR)/venv-$(REQ_HASH); \
+	if [ ! -x "$$target/bin/ansible-playbook" ] || [ ! -f "$$target/.complete" ]; then \
+	  echo "venv: creating $$target with $(PYTHON)"; rm -rf "$$target"; mkdir -p $(CACHE_DIR); \
+	  $(PYTHON) -m venv "$$target"; \
+	  "$$target/bin/pip" install -q --upgrade pip; \
+	  "$$target/bin/pip" install -q -r requirements.txt; \
+	  touch "$$target/.complete"; \
+	fi; \
+	if [ "$$(readlink $(VENV) 2>/dev/null)" != "$$target" ]; then rm -rf $(VENV); ln -s "$$target" $(VENV); fi; \
+	echo "venv: $$(readlink $(VENV)) ($$($(VENV)/bin/ansible --version | head -1))"
+
+images: engine
+	@files/images/build all
+
+sandbox: engine images
+	@files/scripts/sandbox up
+
+deploy: venv sandbox
+	ansible-playbook playbooks/deploy.yml
+	@echo
+	@echo "Clinical BDD Creator (through nginx, TLS):  https://127.0.0.1:8443/health"
+	@echo "HTTP (redirects to HTTPS):                  http://127.0.0.1:8080/"
+	@echo "SSH to the sandbox host:                    ssh -i .sandbox/cbdd-sandbox/id_ed25519 -p 2222 deploy@127.0.0.1"
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --offline
+
+syntax: venv
+	@for p in $(PLAYBOOKS); do ansible-playbook --syntax-check "$$p" >/dev/null && echo "syntax ok: $$p"; done
+
+unit: venv engine
+	pytest tests/unit
+
+# Integration tests drive the real playbooks against the sandbox (created and deployed first).
+integration: deploy
+	pytest tests/integration
+
+molecule: venv images
+	@for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; \
+	  docker volume rm -f cbdd-mol-$$s-docker >/dev/null 2>&1 || true; \
+	  molecule test -s $$s; \
+	done
+
+test: lint syntax unit integration molecule
+	@echo "make test: all checks passed"
+
+clean:
+	-files/scripts/sandbox down
+	-@for s in $(SCENARIOS); do molecule destroy -s $$s >/dev/null 2>&1; docker volume rm -f cbdd-mol-$$s-docker >/dev/null 2>&1; done
+	rm -rf .cache
