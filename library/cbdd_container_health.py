@@ -76,8 +76,10 @@ EXAMPLES = r'''
   register: cbdd_containers
 
 - name: Show it
+  vars:
+    cbdd_app_container: "{{ cbdd_containers.containers['cbdd-app'] }}"
   ansible.builtin.debug:
-    msg: "cbdd-app {{ cbdd_containers.containers['cbdd-app'].version }} is {{ cbdd_containers.containers['cbdd-app'].health }}"
+    msg: "cbdd-app {{ cbdd_app_container.version }} is {{ cbdd_app_container.health }}"
 '''
 
 RETURN = r'''

@@ -21,6 +21,7 @@ import http.client
 import json
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -209,17 +210,37 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+_TLS_CONTEXTS = {}
+_TLS_CONTEXTS_LOCK = threading.Lock()
+
+
+def tls_context(ca_path, validate_certs):
+    """SSL context from ``urls.make_context`` (same CA handling as ansible.builtin.uri).
+
+    Cached per (ca_path, validate_certs) under a lock: loading a trust store
+    takes tens of milliseconds of CPU, concurrent checks would each load it
+    otherwise, and one context is safely shared between threads.
+    """
+    key = (ca_path, validate_certs)
+    with _TLS_CONTEXTS_LOCK:
+        if key not in _TLS_CONTEXTS:
+            _TLS_CONTEXTS[key] = make_context(cafile=ca_path, validate_certs=validate_certs)
+        return _TLS_CONTEXTS[key]
+
+
 def build_opener(params):
     """A private urllib opener for one check.
 
     ``ansible.module_utils.urls.Request.open`` installs its opener globally
     (``urllib.request.install_opener``) before ``urlopen``, which races between
     threads with different TLS settings, and has no way to set SNI apart from
-    the URL host.  So the TLS context comes from ``urls.make_context`` (same
-    CA handling as ansible.builtin.uri) and the opener stays local.
-    Environment proxies are not used: health checks go straight to the URL.
+    the URL host.  So the TLS context comes from ``urls.make_context`` and the
+    opener stays local.  Environment proxies are not used: health checks go
+    straight to the URL.
     """
-    context = make_context(cafile=params.get('ca_path'), validate_certs=params.get('validate_certs', True))
+    context = tls_context(params.get('ca_path'), params.get('validate_certs', True))
+    # Always pass an HTTPS handler: otherwise build_opener makes a default one, which loads
+    # the system trust store again for every opener.
     return urllib.request.build_opener(
         urllib.request.ProxyHandler({}),
         _SNIHTTPSHandler(context, params.get('server_name')),
@@ -292,7 +313,7 @@ def describe_error(error, timeout):
     if isinstance(reason, ssl.SSLError):
         return 'TLS error: %s' % (reason.reason or reason)
     if isinstance(reason, (socket.timeout, TimeoutError)):
-        return 'timed out after %.1fs' % timeout
+        return 'timed out (timeout %.1fs)' % timeout
     if isinstance(reason, ConnectionRefusedError):
         return 'connection refused'
     if isinstance(reason, OSError) and reason.strerror:
@@ -352,18 +373,30 @@ def check_http(params):
     Keys: url, healthy, status, latency_ms (last attempt), attempts,
     elapsed_ms (all attempts and pauses), json, body_excerpt, msg.
     """
-    opener = build_opener(params)
+    try:
+        opener = build_opener(params)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        problem = 'cannot load ca_path %s: %s' % (params.get('ca_path'), getattr(error, 'strerror', None) or error)
+        value = dict(status=None, latency_ms=None, json=None, body_excerpt=None, problems=[problem])
+        return _report(params, RetryResult(False, value, 0, 0.0))
     result = retry_loop(
         functools.partial(http_attempt, opener, params),
         retries=params['retries'], delay=params['delay'], backoff_factor=params['backoff_factor'],
         max_delay=params['max_delay'], deadline=params.get('deadline'),
     )
+    return _report(params, result)
+
+
+def _report(params, result):
+    """Module return values from a RetryResult of http_attempt."""
     report = dict(result.value, url=params['url'], healthy=result.ok, attempts=result.attempts,
                   elapsed_ms=round(result.elapsed * 1000.0, 1))
     problems = report.pop('problems')
     if result.ok:
         report['msg'] = '%s: status %d in %.0f ms' % (params['url'], report['status'], report['latency_ms'])
-    else:
+    elif result.attempts:
         report['msg'] = '%s: %s after %s in %.1fs' % (
             params['url'], '; '.join(problems), plural(result.attempts, 'attempt'), result.elapsed)
+    else:
+        report['msg'] = '%s: %s' % (params['url'], '; '.join(problems))
     return report

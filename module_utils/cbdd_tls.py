@@ -54,6 +54,16 @@ def _handshake(host, port, server_name, timeout, context):
             return tls.getpeercert(binary_form=True)
 
 
+def verifying_context(ca_path=None):
+    """Client context that verifies chains (not names) against ``ca_path`` or the system store."""
+    try:
+        context = ssl.create_default_context(cafile=ca_path)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise TLSCheckError('cannot load ca_path %s: %s' % (ca_path, getattr(error, 'strerror', None) or error))
+    context.check_hostname = False
+    return context
+
+
 def fetch_endpoint_cert(host, port, server_name=None, timeout=10.0, ca_path=None, verify=True):
     """Peer certificate of a live endpoint.
 
@@ -64,12 +74,11 @@ def fetch_endpoint_cert(host, port, server_name=None, timeout=10.0, ca_path=None
     reported separately.  Raises TLSCheckError when no certificate was received.
     """
     chain_error = None
+    verifier = verifying_context(ca_path) if verify else None
     try:
-        if verify:
+        if verifier is not None:
             try:
-                context = ssl.create_default_context(cafile=ca_path)
-                context.check_hostname = False
-                return _handshake(host, port, server_name, timeout, context), None
+                return _handshake(host, port, server_name, timeout, verifier), None
             except ssl.SSLCertVerificationError as error:
                 chain_error = error.verify_message or str(error)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -241,8 +250,7 @@ def verify_chain_offline(server_context, ca_path=None):
     full chain, purpose and validity-period checks without any network.
     Returns None when the chain is trusted, else the reason.
     """
-    client_context = ssl.create_default_context(cafile=ca_path)
-    client_context.check_hostname = False
+    client_context = verifying_context(ca_path)
     client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
     client = client_context.wrap_bio(client_in, client_out)
     server = server_context.wrap_bio(server_in, server_out, server_side=True)

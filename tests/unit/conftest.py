@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -12,18 +11,9 @@ import ansible
 import ansible.module_utils
 import pytest
 
+from support_env import ANSIBLE_BIN, LIBRARY, MODULE_UTILS, REPO, RUNNER, TARGET_PYTHON
 from support_pki import UnitPKI
 from support_servers import LocalServer
-
-REPO = Path(__file__).resolve().parents[2]
-LIBRARY = REPO / 'library'
-MODULE_UTILS = REPO / 'module_utils'
-RUNNER = Path(__file__).resolve().parent / 'module_runner.py'
-ANSIBLE_BIN = Path(sys.executable).parent / 'ansible'
-# Debian 12's python3.11 is what the managed hosts run; fall back to this interpreter.
-TARGET_PYTHON = os.environ.get('CBDD_TARGET_PYTHON') or (
-    '/usr/bin/python3' if os.access('/usr/bin/python3', os.X_OK) else sys.executable)
-MODULES = ('cbdd_http_check', 'cbdd_tls_check', 'cbdd_container_health', 'cbdd_stack_health')
 
 # In-process imports of the shared code (pure-function tests), as ansible.cfg's module_utils does.
 if str(MODULE_UTILS) not in ansible.module_utils.__path__:

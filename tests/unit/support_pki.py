@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
+HOUR = datetime.timedelta(hours=1)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class UnitPKI:
             'clinical.example.org', self.ca, self.SERVER_NAMES, not_before=NOW - 30 * DAY, not_after=NOW - DAY))
         self.wrongname = _write(directory, 'wrongname', issue('other.example.net', self.ca, ('other.example.net',)))
         self.soon = _write(directory, 'soon', issue(
-            'clinical.example.org', self.ca, ('clinical.example.org',), not_after=NOW + 5 * DAY + datetime.timedelta(hours=1)))
+            'clinical.example.org', self.ca, ('clinical.example.org',), not_after=NOW + 5 * DAY + HOUR))
         self.wildcard = _write(directory, 'wildcard', issue('*.example.org', self.ca, ('*.example.org',)))
         self.cn_only = _write(directory, 'cn-only', issue('legacy.example.org', self.ca))
         self.untrusted = _write(directory, 'untrusted', issue(

@@ -8,11 +8,12 @@ Routes (every server, HTTP or HTTPS):
 * ``/slow/<s>``      answers /health after sleeping <s> seconds (tracks concurrency)
 * ``/html``          200, an HTML page
 * ``/redirect``      301 to /health
-* ``/flaky/<n>/<k>`` 503 for the first n-1 requests (counter k), then /health
+* ``/flaky/<n>/<k>`` 503 for the first n requests (counter k), then /health
 * ``/fail/<k>``      always 503 (request times are recorded per k)
 * ``/echo``          200, JSON of the request headers
 
-Each request is recorded (path, headers, TLS SNI, monotonic time).
+Each request is recorded (path, headers, TLS SNI, monotonic time); every TLS
+handshake's SNI is appended to ``sni_names``.
 """
 
 import json
@@ -104,6 +105,7 @@ class LocalServer:
 
     def __init__(self, cert=None):
         self.requests = []
+        self.sni_names = []
         self.max_inflight = 0
         self._inflight = 0
         self._counts = Counter()
@@ -124,9 +126,10 @@ class LocalServer:
                                        daemon=True)
         self.thread.start()
 
-    @staticmethod
-    def _remember_sni(tls_socket, server_name, _context):
+    def _remember_sni(self, tls_socket, server_name, _context):
         tls_socket.cbdd_sni = server_name
+        with self._lock:
+            self.sni_names.append(server_name)
 
     def url(self, path='/health'):
         """URL of ``path`` on this server."""
