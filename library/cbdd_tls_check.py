@@ -118,85 +118,85 @@ EXAMPLES = r'''
 RETURN = r'''
 source:
   description: Which certificate the facts describe, C(endpoint) or C(file).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 subject:
   description: Subject attributes by long name.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: dict
   sample: {"commonName": "clinical.example.org"}
 issuer:
   description: Issuer attributes by long name.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: dict
 serial:
   description: Serial number, upper-case hexadecimal.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
   sample: 5696E195FC1BD0966D0097AEFB631ED70670B3EC
 not_before:
   description: Start of validity, ISO 8601 UTC.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
   sample: "2026-01-01T00:00:00Z"
 not_after:
   description: End of validity, ISO 8601 UTC.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
   sample: "2027-01-01T00:00:00Z"
 days_remaining:
   description: Whole days until RV(not_after) (negative once expired).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: int
 expired:
   description: Whether RV(not_after) has passed.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 not_yet_valid:
   description: Whether RV(not_before) is in the future.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 sha256_fingerprint:
   description: SHA-256 fingerprint of the DER certificate, colon-separated upper-case hex.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 sans:
   description: Subject alternative names as C(DNS:name) / C(IP:address).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: list
   elements: str
   sample: ["DNS:clinical.example.org", "IP:127.0.0.1"]
 expected_name:
   description: Name checked (O(expected_name) or O(server_name)); null when none.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 name_matches:
   description: Whether the certificate covers RV(expected_name); null when no name was checked.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 matched_name:
   description: SAN or CN entry that matched, e.g. C(DNS:*.example.org).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 key_matches:
   description: Whether O(key_path) belongs to O(cert_path); null without O(key_path).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 key_error:
   description: Why O(key_path) does not fit O(cert_path); null when it does or without O(key_path).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 chain_valid:
   description: Whether the chain verified against O(ca_path) or the system store; null when not verified.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 chain_error:
   description: OpenSSL's reason when the chain did not verify, e.g. C(certificate has expired).
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
 served_matches_file:
   description: With O(host) and O(cert_path), whether the endpoint serves the certificate in O(cert_path); else null.
-  returned: always
+  returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: bool
 file_sha256_fingerprint:
   description: SHA-256 fingerprint of O(cert_path) (compare with RV(sha256_fingerprint)).
