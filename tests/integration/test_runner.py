@@ -127,13 +127,18 @@ def test_second_deploy_through_runner_changes_nothing(private_data_dir):
 def test_health_runs_successfully_through_ansible_runner(private_data_dir, sandbox):
     if not (private_data_dir / "project" / "playbooks" / "health.yml").is_file():
         pytest.skip("playbooks/health.yml is not in the project yet (issue 4)")
-    result = run(private_data_dir, "playbooks/health.yml", "health-1")
+    # as the hourly AWX schedule launches it (survey answer health_output=json)
+    result = run(private_data_dir, "playbooks/health.yml", "health-1", extravars={"health_output": "json"})
     assert (result.status, result.rc) == ("successful", 0), failure_report(result)
     assert result.stats["ok"].get("sandbox", 0) > 0
     assert result.stats["failures"] == {} and result.stats["dark"] == {}
     assert events(result, "runner_on_failed") == []
-    # health is read-only: nothing changed on the host
-    assert result.stats["changed"].get("sandbox", 0) == 0
+    ok = tasks_of(result, "runner_on_ok")
+    for task in ("Check the HTTP endpoints concurrently", "Check the containers", "Write the report",
+                 "Fail when anything is unhealthy"):
+        assert task in ok, (task, sorted(ok))
+    report = json.loads((private_data_dir / "project" / "artifacts" / "health-sandbox.json").read_text())
+    assert report["healthy"] is True, report
 
 
 def test_invalid_variable_fails_the_job_naming_the_task(private_data_dir, sandbox):

@@ -29,11 +29,22 @@ def test_workflow_is_a_valid_actions_workflow():
     assert wf["jobs"]["molecule"]["needs"] == "lint"
 
 
+def missing_scenarios(workflow):
+    """Scenarios the workflow's matrix names that have no molecule/<name>/molecule.yml."""
+    named = workflow["jobs"]["molecule"]["strategy"]["matrix"]["scenario"]
+    return [s for s in named if not (REPO / "molecule" / s / "molecule.yml").is_file()]
+
+
 def test_every_scenario_the_workflow_names_exists():
     named = load()["jobs"]["molecule"]["strategy"]["matrix"]["scenario"]
     assert named and len(named) == len(set(named))
-    for scenario in named:
-        assert (REPO / "molecule" / scenario / "molecule.yml").is_file(), scenario
+    assert missing_scenarios(load()) == []
+
+
+def test_a_scenario_that_does_not_exist_is_reported():
+    workflow = load()
+    workflow["jobs"]["molecule"]["strategy"]["matrix"]["scenario"].append("no-such-scenario")
+    assert missing_scenarios(workflow) == ["no-such-scenario"]
 
 
 def test_every_scenario_on_disk_runs_in_the_workflow():
