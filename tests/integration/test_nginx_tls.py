@@ -2,6 +2,7 @@
 curves, HSTS and the security headers; HTTP redirects to HTTPS; a config nginx rejects never goes live."""
 import socket
 import ssl
+import urllib.error
 import urllib.request
 
 import pytest

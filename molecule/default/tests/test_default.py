@@ -13,9 +13,21 @@ def test_docker_engine_running_with_log_rotation(host):
 
 
 def test_containers_running(host):
-    for name in ("clinical-bdd-creator", "cbdd-nginx"):
+    # The app runs in one blue/green slot, recorded in the local facts file with its version.
+    facts = json.loads(host.file("/etc/ansible/facts.d/cbdd_app.fact").content_string)
+    assert facts["live_container"] in ("clinical-bdd-creator-blue", "clinical-bdd-creator-green")
+    assert facts["live_version"] == "1.0.0"
+    for name in (facts["live_container"], "cbdd-nginx"):
         state = host.check_output("docker inspect -f '{{.State.Status}}' %s", name)
         assert state == "running", name
+    running = host.check_output("docker ps --format '{{.Names}}'").split()
+    assert [n for n in running if n.startswith("clinical-bdd-creator")] == [facts["live_container"]]
+
+
+def test_nginx_proxies_to_the_live_slot(host):
+    facts = json.loads(host.file("/etc/ansible/facts.d/cbdd_app.fact").content_string)
+    include = host.file(ROOT + "/nginx/conf.d/cbdd-upstream.inc").content_string
+    assert "http://%s:3000;" % facts["live_container"] in include
 
 
 def test_https_health_through_nginx_with_served_certificate(host):
