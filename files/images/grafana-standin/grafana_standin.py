@@ -8,8 +8,12 @@ the real Grafana reads:
   GET /api/datasources            datasources from provisioning/datasources/*.yml   (basic auth)
   GET /api/search                 dashboards found by provisioning/dashboards/*.yml (basic auth)
   GET /api/dashboards/uid/<uid>   one dashboard JSON                                 (basic auth)
+  POST /api/admin/provisioning/datasources/reload                                    (basic auth)
+  POST /api/admin/provisioning/dashboards/reload   re-read and check the files       (basic auth)
 
-Admin credentials come from GF_SECURITY_ADMIN_USER / GF_SECURITY_ADMIN_PASSWORD like Grafana.
+Admin credentials come from GF_SECURITY_ADMIN_USER / GF_SECURITY_ADMIN_PASSWORD, or
+GF_SECURITY_ADMIN_PASSWORD__FILE (Grafana's __FILE convention; re-read on each request), like
+Grafana. Anonymous access is never granted.
 """
 import base64
 import glob
@@ -21,9 +25,19 @@ import yaml
 
 PROV = os.environ.get("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning")
 USER = os.environ.get("GF_SECURITY_ADMIN_USER", "admin")
-PASSWORD = os.environ.get("GF_SECURITY_ADMIN_PASSWORD", "")
+PASSWORD_FILE = os.environ.get("GF_SECURITY_ADMIN_PASSWORD__FILE", "")
 PORT = int(os.environ.get("GF_SERVER_HTTP_PORT", "3000"))
 VERSION = "standin-1"
+
+
+def admin_password():
+    if PASSWORD_FILE:
+        try:
+            with open(PASSWORD_FILE, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError:
+            return ""
+    return os.environ.get("GF_SECURITY_ADMIN_PASSWORD", "")
 
 
 def _yaml_files(sub):
@@ -71,10 +85,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorised(self):
         header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic ") or not PASSWORD:
+        expected = admin_password()
+        if not header.startswith("Basic ") or not expected:
             return False
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user == USER and password == PASSWORD
+        return user == USER and password == expected
 
     def do_GET(self):  # noqa: N802 (http.server API)
         path = self.path.split("?", 1)[0]
@@ -95,6 +110,23 @@ class Handler(BaseHTTPRequestHandler):
                 if board is None:
                     return self._send(404, {"message": "Dashboard not found"})
                 return self._send(200, {"dashboard": board, "meta": {"provisioned": True}})
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            return self._send(500, {"message": "provisioning error: %s" % exc})
+        return self._send(404, {"message": "Not found"})
+
+    def do_POST(self):  # noqa: N802 (http.server API)
+        path = self.path.split("?", 1)[0]
+        if not path.startswith("/api/"):
+            return self._send(404, {"message": "Not found"})
+        if not self._authorised():
+            return self._send(401, {"message": "Unauthorized"})
+        try:
+            if path == "/api/admin/provisioning/datasources/reload":
+                datasources()
+                return self._send(200, {"message": "Datasources config reloaded"})
+            if path == "/api/admin/provisioning/dashboards/reload":
+                dashboards()
+                return self._send(200, {"message": "Dashboards config reloaded"})
         except (OSError, ValueError, yaml.YAMLError) as exc:
             return self._send(500, {"message": "provisioning error: %s" % exc})
         return self._send(404, {"message": "Not found"})
