@@ -1,0 +1,300 @@
+"""Operations playbooks (issue #8) against the sandbox: stop/start/restart, logs, renew-cert,
+maintenance. Each test leaves the stack deployed and healthy (other tests run after these)."""
+import datetime
+import email
+import email.policy
+import json
+import ssl
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+STACK = ["cbdd-nginx", "clinical-bdd-creator"]
+
+
+def inspect(sandbox, name, fmt):
+    return sandbox.exec("docker", "inspect", "-f", fmt, name).stdout.strip()
+
+
+def finished_at(sandbox, name):
+    stamp = inspect(sandbox, name, "{{.State.FinishedAt}}")  # 2026-11-29T16:45:12.123456789Z
+    seconds, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.datetime.strptime("%s.%s" % (seconds, (fraction or "0")[:6]), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def events_since(sandbox, name, since):
+    out = sandbox.exec("docker", "events", "--since", since, "--until", sandbox.exec("date", "+%s").stdout.strip(),
+                       "--filter", "container=" + name, "--format", "{{json .}}").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def app_containers(sandbox):
+    out = sandbox.exec("docker", "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    return sorted(n for n in out if n.startswith("clinical-bdd-creator"))
+
+
+def stack_containers(sandbox):
+    return ["cbdd-nginx"] + app_containers(sandbox)
+
+
+def health(sandbox, timeout=10):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(sandbox.https_url + "/health", context=ctx, timeout=timeout) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def assert_healthy(sandbox):
+    status, body = health(sandbox)
+    assert status == 200 and body["status"] == "ok", body
+
+
+def test_stop_rejects_unknown_mode_before_any_change(run_playbook, sandbox):
+    before = {n: inspect(sandbox, n, "{{.State.StartedAt}}") for n in stack_containers(sandbox)}
+    run = run_playbook("playbooks/stop.yml", {"stop_mode": "gentle"})
+    assert run.rc != 0
+    assert "stop_mode must be one of graceful, force, emergency" in run.stdout
+    assert run.recap["sandbox"]["changed"] == 0
+    after = {n: inspect(sandbox, n, "{{.State.StartedAt}}") for n in stack_containers(sandbox)}
+    assert before == after
+    assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in after)
+
+
+def test_stop_rejects_unknown_service(run_playbook):
+    run = run_playbook("playbooks/stop.yml", {"service": "database"})
+    assert run.rc != 0
+    assert "service (maintenance_service) must be one of all, nginx, app, prometheus, grafana" in run.stdout
+    assert run.recap["sandbox"]["changed"] == 0
+
+
+@pytest.mark.parametrize("mode", ["graceful", "force", "emergency"])
+def test_stop_mode_stops_everything_keeps_data_and_start_restores(run_playbook, sandbox, mode):
+    marker = "/opt/clinical-bdd-creator/logs/.stop-test-%s" % uuid.uuid4().hex
+    sandbox.exec("touch", marker)
+    volumes_before = sandbox.exec("docker", "volume", "ls", "-q").stdout.split()
+    containers = stack_containers(sandbox)
+    since = sandbox.exec("date", "+%s").stdout.strip()
+    try:
+        run = run_playbook("playbooks/stop.yml", {"stop_mode": mode})
+        assert run.rc == 0, run.stdout[-3000:]
+        assert "Stopped (%s)" % mode in run.stdout
+        for name in containers:
+            # stopped, not removed
+            assert inspect(sandbox, name, "{{.State.Status}}") == "exited", name
+        app = app_containers(sandbox)[0]
+        exit_code = int(inspect(sandbox, app, "{{.State.ExitCode}}"))
+        # nginx first: it was already down when the app stopped
+        assert finished_at(sandbox, "cbdd-nginx") < finished_at(sandbox, app)
+        # the signals Docker sent to the app, and when (docker events)
+        kills = [(e["Actor"]["Attributes"]["signal"], e["timeNano"] / 1e9) for e in events_since(sandbox, app, since)
+                 if e["Action"] == "kill"]
+        signals = [sig for sig, _ in kills]
+        if mode == "emergency":
+            assert signals == ["9"] and exit_code == 137, (signals, exit_code)  # SIGKILL at once: docker-compose kill
+        elif mode == "force":
+            assert signals[0] == "15", signals  # SIGTERM first ...
+            if "9" in signals:  # ... and SIGKILL once the 10 s timeout is over (gunicorn may need longer)
+                waited = kills[signals.index("9")][1] - kills[0][1]
+                assert 9 <= waited <= 12, waited
+            else:
+                assert exit_code == 0
+        else:
+            assert signals == ["15"] and exit_code == 0, (signals, exit_code)  # SIGTERM only, clean exit
+        with pytest.raises(OSError):
+            health(sandbox, timeout=3)
+        # data and volumes untouched; the restart policy does not bring killed containers back
+        assert sandbox.exec("test", "-f", marker, check=False).returncode == 0
+        assert sandbox.exec("docker", "volume", "ls", "-q").stdout.split() == volumes_before
+        time.sleep(2)
+        assert all(inspect(sandbox, n, "{{.State.Running}}") == "false" for n in containers)
+        # second stop: nothing left to do
+        again = run_playbook("playbooks/stop.yml", {"stop_mode": mode})
+        assert again.rc == 0 and again.recap["sandbox"]["changed"] == 0, again.recap
+    finally:
+        start = run_playbook("playbooks/start.yml")
+        sandbox.exec("rm", "-f", marker)
+    assert start.rc == 0, start.stdout[-3000:]
+    assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in containers)
+    assert_healthy(sandbox)
+
+
+def test_stop_one_service_leaves_the_others(run_playbook, sandbox):
+    try:
+        run = run_playbook("playbooks/stop.yml", {"service": "nginx", "stop_mode": "force"})
+        assert run.rc == 0, run.stdout[-3000:]
+        assert inspect(sandbox, "cbdd-nginx", "{{.State.Running}}") == "false"
+        assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in app_containers(sandbox))
+    finally:
+        start = run_playbook("playbooks/start.yml", {"service": "nginx"})
+    assert start.rc == 0, start.stdout[-3000:]
+    assert_healthy(sandbox)
+
+
+def test_restart_nginx_is_a_reload(run_playbook, sandbox):
+    started = inspect(sandbox, "cbdd-nginx", "{{.State.StartedAt}}")
+    run = run_playbook("playbooks/restart.yml", {"service": "nginx"})
+    assert run.rc == 0, run.stdout[-3000:]
+    assert "Reload nginx gracefully" in run.stdout
+    assert inspect(sandbox, "cbdd-nginx", "{{.State.StartedAt}}") == started
+    assert_healthy(sandbox)
+
+
+def test_restart_app_is_health_gated(run_playbook, sandbox):
+    app = app_containers(sandbox)[0]
+    started = inspect(sandbox, app, "{{.State.StartedAt}}")
+    run = run_playbook("playbooks/restart.yml", {"service": "app"})
+    assert run.rc == 0, run.stdout[-3000:]
+    assert inspect(sandbox, app, "{{.State.StartedAt}}") != started
+    assert inspect(sandbox, app, "{{.State.Health.Status}}") == "healthy"
+    assert_healthy(sandbox)
+
+
+def test_logs_since_returns_recent_lines_only(run_playbook, sandbox, tmp_path):
+    log = "/opt/clinical-bdd-creator/logs/clinical_bdd.log"
+    tag = uuid.uuid4().hex
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S,000")
+    lines = ["2020-01-01 00:00:00,000 INFO old-%s" % tag, "%s INFO new-%s" % (now, tag),
+             "  continuation-%s" % tag]
+    sandbox.exec("sh", "-c", "printf '%%s\\n' %s >> %s" % (" ".join("'%s'" % line for line in lines), log))
+    assert_healthy(sandbox)  # one fresh request in the container log
+    run = run_playbook("playbooks/logs.yml", {"service": "app", "since": "5m", "fetch_dir": str(tmp_path)})
+    assert run.rc == 0, run.stdout[-3000:]
+    app_log = (tmp_path / "sandbox-clinical_bdd.log").read_text()
+    assert "new-%s" % tag in app_log and "continuation-%s" % tag in app_log
+    assert "old-%s" % tag not in app_log
+    assert "new-%s" % tag in run.stdout  # printed as well
+    container_log = (tmp_path / ("sandbox-%s.log" % app_containers(sandbox)[0])).read_text()
+    assert "GET /health 200" in container_log
+    stamps = [line.split()[0] for line in container_log.splitlines() if line.strip()]
+    cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=6)).isoformat()
+    assert stamps and all(s[:19] >= cutoff[:19] for s in stamps), stamps[:3]
+
+
+def test_logs_last_lines(run_playbook, sandbox, tmp_path):
+    run = run_playbook("playbooks/logs.yml", {"service": "nginx", "lines": 1, "fetch_dir": str(tmp_path)})
+    assert run.rc == 0, run.stdout[-3000:]
+    text = (tmp_path / "sandbox-cbdd-nginx.log").read_text().strip().splitlines()
+    assert len(text) == 1
+    bad = run_playbook("playbooks/logs.yml", {"service": "app", "since": "yesterday"})
+    assert bad.rc != 0 and "since (maintenance_logs_since)" in bad.stdout
+
+
+# --- renew-cert -------------------------------------------------------------------------------
+
+def served_fingerprint(sandbox):
+    import hashlib
+    import socket
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", 8443 + sandbox.offset), timeout=10) as sock:
+        with ctx.wrap_socket(sock, server_hostname="clinical-bdd.local") as tls:
+            return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest().upper()
+
+
+def file_fingerprint(sandbox, path):
+    pem = sandbox.exec("cat", path).stdout
+    import hashlib
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+
+
+def make_pair(tmp_path, name, common_name="clinical-bdd.local", issuer=None, key_for_file=None):
+    """Write <name>.crt/<name>.key (RSA 2048); signed by issuer=(cert, key) or self-signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer[0].subject if issuer else subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=90)))
+    if issuer is None and common_name.startswith("Test CA"):
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    else:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+    cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+    (tmp_path / ("%s.crt" % name)).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    written_key = key_for_file or key
+    (tmp_path / ("%s.key" % name)).write_bytes(written_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    return cert, key
+
+
+def test_renew_cert_is_a_noop_while_fresh(run_playbook, sandbox):
+    before = served_fingerprint(sandbox)
+    run = run_playbook("playbooks/renew-cert.yml", {"renew_if_expiring_within_days": 30})
+    assert run.rc == 0, run.stdout[-3000:]
+    assert "Certificate not renewed" in run.stdout
+    assert run.recap["sandbox"]["changed"] == 0
+    assert served_fingerprint(sandbox) == before
+
+
+def test_renew_cert_refuses_mismatched_key(run_playbook, sandbox, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    make_pair(tmp_path, "bad", key_for_file=other_key)
+    before = served_fingerprint(sandbox)
+    live = file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem")
+    run = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "bad.crt"),
+                                                    "renew_key_src": str(tmp_path / "bad.key")})
+    assert run.rc != 0
+    assert "Certificate renewal REFUSED" in run.stdout
+    assert "key" in run.stdout.split("Certificate renewal REFUSED", 1)[1][:600].lower()
+    assert served_fingerprint(sandbox) == before
+    assert file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem") == live
+    listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
+    assert not [f for f in listing if f.endswith(".new")], listing
+    assert_healthy(sandbox)
+
+
+def test_renew_cert_installs_a_ca_signed_pair_and_refuses_a_foreign_chain(run_playbook, sandbox, tmp_path):
+    ca = make_pair(tmp_path, "ca", common_name="Test CA h8")
+    other_ca = make_pair(tmp_path, "otherca", common_name="Test CA other")
+    leaf_cert, _ = make_pair(tmp_path, "leaf", issuer=ca)
+    make_pair(tmp_path, "foreign", issuer=other_ca)
+    before = served_fingerprint(sandbox)
+    refused = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "foreign.crt"),
+                                                        "renew_key_src": str(tmp_path / "foreign.key"),
+                                                        "renew_ca_src": str(tmp_path / "ca.crt")})
+    assert refused.rc != 0 and "Certificate renewal REFUSED" in refused.stdout
+    assert served_fingerprint(sandbox) == before
+    run = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "leaf.crt"),
+                                                    "renew_key_src": str(tmp_path / "leaf.key"),
+                                                    "renew_ca_src": str(tmp_path / "ca.crt")})
+    assert run.rc == 0, run.stdout[-3000:]
+    import hashlib
+    from cryptography.hazmat.primitives import serialization
+    assert served_fingerprint(sandbox) == hashlib.sha256(leaf_cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    assert "%X" % leaf_cert.serial_number in run.stdout.replace(":", "")
+    assert_healthy(sandbox)
+
+
+def test_renew_cert_without_downtime(sandbox):
+    """Last renew test: leaves a fresh self-signed certificate, as deploy.yml makes (others rely on it)."""
+    import os
+    import subprocess
+    from conftest import REPO
+    before = served_fingerprint(sandbox)
+    proc = subprocess.run([str(REPO / ".venv/bin/python"), str(REPO / "tests/bench/renew_downtime"), "--json"],
+                          cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, CBDD_SANDBOX=sandbox.name, CBDD_SANDBOX_PORT_OFFSET=str(sandbox.offset)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["requests"] > 20, result
+    assert result["failures"] == 0, result
+    assert result["fingerprint_before"] == before
+    assert result["fingerprint_after"] != before
+    assert served_fingerprint(sandbox) == file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem")
+    # the previous pair is kept for rollback, no candidate is left behind
+    assert file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem.previous") == before
+    assert sandbox.exec("test", "-f", "/opt/clinical-bdd-creator/nginx/ssl/key.pem.previous", check=False).returncode == 0
+    listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
+    assert not [f for f in listing if f.endswith(".new")], listing
+    assert_healthy(sandbox)
