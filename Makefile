@@ -62,7 +62,7 @@ lint: venv
 syntax: venv
 	@for p in $(PLAYBOOKS); do ansible-playbook --syntax-check "$$p" >/dev/null && echo "syntax ok: $$p"; done
 
-unit: venv engine
+unit: venv images
 	pytest tests/unit
 
 # Integration tests drive the real playbooks against the sandbox (created and deployed first).
