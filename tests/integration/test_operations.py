@@ -298,3 +298,140 @@ def test_renew_cert_without_downtime(sandbox):
     listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
     assert not [f for f in listing if f.endswith(".new")], listing
     assert_healthy(sandbox)
+
+
+# --- maintenance window -----------------------------------------------------------------------
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """A real SMTP server process (aiosmtpd, Maildir handler) on a free loopback port."""
+    import mailbox
+    import socket
+    import subprocess
+    import sys
+    port, maildir = free_port(), tmp_path / "maildir"
+    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:%d" % port,
+                             "-c", "aiosmtpd.handlers.Mailbox", str(maildir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("aiosmtpd did not start: %s" % proc.stdout.read())
+
+    def messages():
+        """Messages received, oldest first (Maildir keys start with <seconds>.M<microseconds>)."""
+        if not maildir.exists():
+            return []
+        box = mailbox.Maildir(str(maildir))
+        keys = sorted(box.keys(), key=lambda k: (int(k.split(".")[0]), int(k.split(".M")[1].split("P")[0])))
+        return [email.message_from_bytes(box.get_bytes(k), policy=email.policy.default) for k in keys]
+    try:
+        yield port, messages
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def webhook():
+    """A loopback HTTP endpoint recording the JSON bodies POSTed to it."""
+    import http.server
+    import threading
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield "http://127.0.0.1:%d/hook" % server.server_address[1], received
+    finally:
+        server.shutdown()
+
+
+def body_of(message):
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def maintenance_vars(port, **extra):
+    return dict({"maintenance_backup_enabled": False, "maintenance_smtp_host": "127.0.0.1",
+                 "maintenance_smtp_port": port, "maintenance_smtp_secure": "never",
+                 "maintenance_smtp_to": ["stakeholders@example.org"]}, **extra)
+
+
+def test_maintenance_window_notifies_start_and_completion(run_playbook, sandbox, smtp_server, webhook):
+    port, messages = smtp_server
+    url, posted = webhook
+    logs = "/opt/clinical-bdd-creator/logs"
+    sandbox.exec("sh", "-c", "touch -d '30 days ago' %s/clinical_bdd.log.5 && touch %s/clinical_bdd.log.1" % (logs, logs))
+    run = run_playbook("playbooks/maintenance.yml", maintenance_vars(
+        port, maintenance_tasks=["weekly", "prune"], maintenance_window_duration_minutes=45,
+        maintenance_webhook_url=url))
+    assert run.rc == 0, run.stdout[-4000:]
+    mails = messages()
+    assert [m["Subject"].split(":")[0] for m in mails] == ["Scheduled Maintenance", "Maintenance Complete"], \
+        [m["Subject"] for m in mails]
+    start, done = mails
+    assert start["To"] == "stakeholders@example.org"
+    text = body_of(start)
+    assert "Dear Stakeholders," in text
+    window = [line for line in text.splitlines() if line.startswith("Maintenance Window: ")][0]
+    begin, end = window[len("Maintenance Window: "):].split(" - ")
+    fmt = "%Y-%m-%d %H:%M UTC"
+    assert (datetime.datetime.strptime(end, fmt) - datetime.datetime.strptime(begin, fmt)).total_seconds() == 45 * 60
+    assert begin in start["Subject"]
+    assert "Services Affected: nginx, app" in text
+    assert "- Weekly: log rotation and cleanup" in text and "- Docker cleanup:" in text
+    assert "Status: All services are healthy." in body_of(done)
+    assert [p["event"] for p in posted] == ["start", "complete"]
+    assert posted[0]["subject"] == start["Subject"]
+    # weekly: the rotated log past the retention is gone, the recent one stays
+    assert sandbox.exec("test", "-e", logs + "/clinical_bdd.log.5", check=False).returncode != 0
+    assert sandbox.exec("test", "-e", logs + "/clinical_bdd.log.1", check=False).returncode == 0
+    sandbox.exec("rm", "-f", logs + "/clinical_bdd.log.1")
+    assert sandbox.exec("sh", "-c", "ls /var/lib/cbdd/maintenance/rollback-*.tar.gz").returncode == 0
+    assert_healthy(sandbox)
+
+
+def test_maintenance_failure_rolls_back_and_sends_incident(run_playbook, sandbox, smtp_server):
+    port, messages = smtp_server
+    run = run_playbook("playbooks/maintenance.yml", maintenance_vars(
+        port, maintenance_tasks=["weekly"], maintenance_force_failure=True))
+    assert run.rc != 0
+    assert "Roll back to the state before the window" in run.stdout
+    mails = messages()
+    subjects = [m["Subject"] for m in mails]
+    assert len(mails) == 2 and subjects[0].startswith("Scheduled Maintenance:"), subjects
+    assert subjects[1].startswith("INCIDENT: Clinical BDD Creator - Level 2 (Medium) - Maintenance failed at"), subjects
+    incident = body_of(mails[1])
+    assert "Status: Rolled back to the previous version" in incident
+    assert "maintenance_force_failure" in incident
+    # the rollback started the app the broken task had stopped, and health is back
+    assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in stack_containers(sandbox))
+    assert_healthy(sandbox)
+
+
+def test_maintenance_rejects_unknown_task(run_playbook, smtp_server):
+    port, messages = smtp_server
+    run = run_playbook("playbooks/maintenance.yml", maintenance_vars(port, maintenance_tasks=["daily"]))
+    assert run.rc != 0
+    assert "maintenance_tasks must be a non-empty list of weekly, monthly, quarterly, prune" in run.stdout
+    assert messages() == []
