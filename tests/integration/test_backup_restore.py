@@ -23,6 +23,8 @@ BUCKET = "cbdd-backups"
 ROOT = "/opt/clinical-bdd-creator"
 ARCHIVES = "/var/lib/cbdd/backup/archives"
 SAFETY = "/var/lib/cbdd/backup/safety"
+# group_vars/all/main.yml puts the metric into the node exporter's textfile folder.
+BACKUP_METRICS_FILE = ROOT + "/monitoring/prometheus/textfile/cbdd_backup.prom"
 HOST = "sandbox"  # inventory_hostname_short: in archive names and keys
 
 
@@ -152,7 +154,7 @@ def test_backup_uploads_encrypted_archive_under_expected_key(role_run, run_playb
         assert members[path]["sha256"] == live, path
     # the local copy is kept, owner-only (it holds the TLS key and .env)
     assert sandbox.exec("stat", "-c", "%a %U", "%s/%s" % (ARCHIVES, name)).stdout.split() == ["600", "root"]
-    prom = sandbox.exec("cat", "/var/lib/cbdd/metrics/backup.prom").stdout
+    prom = sandbox.exec("cat", BACKUP_METRICS_FILE).stdout
     value = [line.split()[1] for line in prom.splitlines()
              if line.startswith("cbdd_backup_last_success_timestamp_seconds ")]
     assert value and abs(float(value[0]) - time.time()) < 300, prom
@@ -257,7 +259,7 @@ def test_endpoint_down_fails_clearly_and_keeps_local_archive(run_playbook, sandb
         assert sandbox.exec("systemctl", "is-failed", "cbdd-backup.service", check=False).stdout.strip() == "failed"
         after = int(sandbox.exec("sh", "-c", "ls %s | grep -c 'tar.gz$'" % ARCHIVES).stdout.strip())
         assert after == count + 1
-        prom = sandbox.exec("cat", "/var/lib/cbdd/metrics/backup.prom").stdout
+        prom = sandbox.exec("cat", BACKUP_METRICS_FILE).stdout
         assert "cbdd_backup_last_run_success 0" in prom
     finally:
         tunnel.start()
