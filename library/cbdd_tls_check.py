@@ -130,7 +130,7 @@ issuer:
   returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: dict
 serial:
-  description: Serial number, upper-case hexadecimal.
+  description: Serial number, upper-case hexadecimal without leading zeros.
   returned: when a certificate was obtained (not when the endpoint or file could not be read)
   type: str
   sample: 5696E195FC1BD0966D0097AEFB631ED70670B3EC

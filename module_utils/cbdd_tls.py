@@ -113,6 +113,15 @@ def decode_der(der):
 # Facts
 # --------------------------------------------------------------------------
 
+def _serial_hex(serial):
+    """Serial number as upper-case hex without leading zeros (as '%X' % int), None if absent.
+
+    ssl pads the hex to whole bytes, so the same serial would print differently elsewhere."""
+    if not serial:
+        return None
+    return '%X' % int(serial, 16)
+
+
 def _iso(epoch):
     """ISO 8601 UTC timestamp of ``epoch`` seconds."""
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
@@ -143,7 +152,7 @@ def cert_facts(decoded, der, now=None):
     return dict(
         subject=_name_dict(decoded.get('subject', ())),
         issuer=_name_dict(decoded.get('issuer', ())),
-        serial=decoded.get('serialNumber'),
+        serial=_serial_hex(decoded.get('serialNumber')),
         not_before=_iso(not_before),
         not_after=_iso(not_after),
         days_remaining=int((not_after - now) // 86400),
