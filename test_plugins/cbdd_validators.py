@@ -193,6 +193,12 @@ def pem_certificate(value):
     return True
 
 
+def service_runs_on(service, services, groups, hosts):
+    """True when a catalogue service (name) runs on at least one of ``hosts`` (its group has one)."""
+    group = (services.get(service) or {}).get('group')
+    return bool(set(groups.get(group) or []) & set(hosts))
+
+
 def all_items(values, test_name, *args):
     """True when ``values`` is a list (not a string) and every item passes the named cbdd test."""
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, '__iter__'):
@@ -217,6 +223,7 @@ TESTS = {
     'cbdd_banner_text': banner_text,
     'cbdd_ssh_public_key': ssh_public_key,
     'cbdd_pem_certificate': pem_certificate,
+    'cbdd_service_runs_on': service_runs_on,
 }
 
 

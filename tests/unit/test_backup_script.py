@@ -246,6 +246,7 @@ def test_member_tampering_and_unsafe_paths_are_refused(cfg, tmp_path):
 
 
 def test_retention_keeps_n_local_and_prunes_old_remote(cfg, s3):
+    cfg["s3"]["keep_min"] = 0
     for hour in range(4):
         cbdd_backup.cmd_run(cfg, NOW.replace(hour=hour))
     assert len(cbdd_backup.local_backups(cfg)) == 3  # keep_local
@@ -255,6 +256,23 @@ def test_retention_keeps_n_local_and_prunes_old_remote(cfg, s3):
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert keys == {state["key"], state["key"][:-len(".tar.gz")] + ".manifest.json"}
     assert len(state["pruned_remote"]) == 8
+
+
+def test_retention_never_deletes_the_newest_backups_however_old(cfg, s3):
+    """A host whose backups stopped for months keeps its newest keep_min backups remotely."""
+    cfg["s3"]["keep_min"] = 3
+    for hour in range(5):
+        cbdd_backup.cmd_run(cfg, NOW.replace(hour=hour))
+    names = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"] if o["Key"].endswith(".tar.gz"))
+    assert len(names) == 5
+    much_later = cbdd_backup.utcnow() + dt.timedelta(days=400)
+    state = cbdd_backup.cmd_run(cfg, much_later)
+    left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"] if o["Key"].endswith(".tar.gz"))
+    # the new one plus the newest two of the old ones (3 in all); the three oldest are gone
+    assert left == sorted(names[-2:] + [state["key"]]), left
+    assert sorted(k for k in state["pruned_remote"] if k.endswith(".tar.gz")) == names[:3]
+    manifests = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"] if o["Key"].endswith(".manifest.json")}
+    assert manifests == {k[:-len(".tar.gz")] + ".manifest.json" for k in left}
 
 
 def test_database_dump_hook_off_by_default_and_archived_when_enabled(cfg, s3):

@@ -71,6 +71,7 @@ DEFAULTS = {
         "connect_timeout": 10.0,
         "read_timeout": 60.0,
         "retention_days": 30,
+        "keep_min": 7,
     },
     "pg_dump": {"enabled": False, "command": [], "member": "db/clinical_bdd.sql"},
 }
@@ -135,6 +136,8 @@ def validate_config(cfg):
         problems.append("s3.attempts must be >= 1 (got %r)" % s3["attempts"])
     if int(s3["retention_days"]) < 0:
         problems.append("s3.retention_days must be >= 0 (0 keeps everything) (got %r)" % s3["retention_days"])
+    if int(s3["keep_min"]) < 0:
+        problems.append("s3.keep_min must be >= 0 (got %r)" % s3["keep_min"])
     pg = cfg["pg_dump"]
     if pg["enabled"] and (not pg["command"] or not isinstance(pg["command"], list)):
         problems.append("pg_dump.command must be a non-empty argv list when pg_dump.enabled is true")
@@ -412,17 +415,24 @@ def list_remote(cfg, client, host=None):
 
 
 def prune_remote(cfg, client, now, keep_keys):
+    """Delete this host's remote backups older than retention_days, but never the newest keep_min
+    backups, however old they are (a host whose backups stopped for a while keeps its last ones)."""
     days = int(cfg["s3"]["retention_days"])
     if days <= 0:
         return []
     pattern = name_pattern(cfg)
     _, objects = list_remote(cfg, client)
     cutoff = now - dt.timedelta(days=days)
+
+    def archive_of(key):
+        base = key.rsplit("/", 1)[-1]
+        return base if base.endswith(".tar.gz") else base[:-len(MANIFEST_SUFFIX)] + ".tar.gz"
+    archives = sorted({archive_of(key) for key in objects if pattern.match(archive_of(key))})
+    newest = set(archives[-int(cfg["s3"]["keep_min"]):]) if int(cfg["s3"]["keep_min"]) > 0 else set()
     doomed = []
     for key, obj in sorted(objects.items()):
-        base = key.rsplit("/", 1)[-1]
-        archive = base if base.endswith(".tar.gz") else base[:-len(MANIFEST_SUFFIX)] + ".tar.gz"
-        if not pattern.match(archive) or key in keep_keys:
+        archive = archive_of(key)
+        if not pattern.match(archive) or key in keep_keys or archive in newest:
             continue
         if obj["LastModified"] < cutoff:
             doomed.append(key)
