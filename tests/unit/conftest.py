@@ -14,6 +14,7 @@ import pytest
 from support_env import ANSIBLE_BIN, LIBRARY, MODULE_UTILS, REPO, RUNNER, TARGET_PYTHON
 from support_pki import UnitPKI
 from support_servers import LocalServer
+from support_target import NEEDS_CRYPTOGRAPHY, TargetPackages, label, probe
 
 # In-process imports of the shared code (pure-function tests), as ansible.cfg's module_utils does.
 if str(MODULE_UTILS) not in ansible.module_utils.__path__:
@@ -21,23 +22,32 @@ if str(MODULE_UTILS) not in ansible.module_utils.__path__:
 
 
 class ModuleRunner:
-    """Runs a module file in a fresh interpreter with only stdlib + ansible (see module_runner.py)."""
+    """Runs a module file in a fresh interpreter with only stdlib + ansible (see module_runner.py).
 
-    def __init__(self, workdir):
+    Modules in NEEDS_CRYPTOGRAPHY also get the interpreter's own python3-cryptography (see
+    support_target.py); ``with_packages=False`` runs them without it, as on a host that lacks it.
+    """
+
+    def __init__(self, workdir, python=TARGET_PYTHON):
         self.workdir = workdir
+        self.python = python
         self.ansible_parent = workdir / 'ansible-only'
         self.ansible_parent.mkdir()
         (self.ansible_parent / 'ansible').symlink_to(Path(ansible.__file__).parent)
+        self.packages = TargetPackages(python, workdir / 'host-packages')
 
-    def __call__(self, module, check_mode=False, **args):
+    def __call__(self, module, check_mode=False, with_packages=True, **args):
         """Result dict of ``module`` with ``args``; ``rc`` added; ``failed`` agrees with rc."""
         payload = dict(args, _ansible_check_mode=check_mode)
         args_file = self.workdir / ('%s-%s.json' % (module, uuid.uuid4().hex))
         args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))
-        proc = subprocess.run(
-            [TARGET_PYTHON, '-S', '-E', str(RUNNER), str(self.ansible_parent), str(MODULE_UTILS),
-             str(LIBRARY / ('%s.py' % module)), str(args_file)],
-            capture_output=True, text=True, timeout=120, cwd=self.workdir, check=False)
+        command = [self.python, '-S', '-E', str(RUNNER), str(self.ansible_parent), str(MODULE_UTILS),
+                   str(LIBRARY / ('%s.py' % module)), str(args_file)]
+        if with_packages and module in NEEDS_CRYPTOGRAPHY:
+            if self.packages.path is None:
+                pytest.fail(self.packages.problem)
+            command.append(str(self.packages.path))
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=self.workdir, check=False)
         try:
             result = json.loads(proc.stdout)
         except ValueError:
@@ -47,6 +57,11 @@ class ModuleRunner:
         assert not result.get('changed'), result  # read-only checks never change anything
         result['rc'] = proc.returncode
         return result
+
+
+def pytest_report_header():
+    """Which interpreter (and cryptography) plays the managed host."""
+    return 'module tests: target python %s (%s)' % (TARGET_PYTHON, label(probe(TARGET_PYTHON)))
 
 
 @pytest.fixture(scope='session')
@@ -110,5 +125,13 @@ def expired_server(pki):
 def wrongname_server(pki):
     """HTTPS server with a certificate for other.example.net only."""
     server = LocalServer(pki.wrongname)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def intermediate_server(pki):
+    """HTTPS server presenting a leaf from the intermediate CA plus the intermediate."""
+    server = LocalServer(pki.intermediate_chain)
     yield server
     server.stop()
