@@ -22,6 +22,8 @@ description:
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
+extends_documentation_fragment:
+  - cbdd_read_only
 options:
   containers:
     description: Container names (or ids) to check.
@@ -44,13 +46,6 @@ options:
     description: Seconds for each Docker API request.
     type: float
     default: 10.0
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 notes:
   - The remote user must be allowed to use the Docker socket (root or the C(docker) group).
 seealso:

@@ -27,6 +27,8 @@ description:
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
+extends_documentation_fragment:
+  - cbdd_read_only
 options:
   host:
     description: Host name or IP address of a live TLS endpoint to connect to.
@@ -76,13 +78,6 @@ options:
         V(0) fails only expired certificates.
     type: int
     default: 0
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 requirements:
   - python3-cryptography >= 38 on the managed host (C(apt install python3-cryptography); nginx_ssl installs it).
 notes:
