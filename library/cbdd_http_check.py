@@ -102,20 +102,15 @@ msg:
   sample: "https://127.0.0.1:8443/health: expected version == 1.2.0, got 1.1.0 after 5 attempts in 10.2s"
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import check_module, finish
 from ansible.module_utils.cbdd_health import HTTP_CHECK_ARGS, check_http, validate_http_params
 
 
 def main():
     """Entry point: validate, check once (with retries), report."""
-    module = AnsibleModule(argument_spec=HTTP_CHECK_ARGS, supports_check_mode=True)
-    errors = validate_http_params(module.params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
+    module = check_module(HTTP_CHECK_ARGS, validate_http_params)
     report = check_http(module.params)
-    if report['healthy']:
-        module.exit_json(changed=False, **report)
-    module.fail_json(changed=False, **report)
+    finish(module, report, failed=not report['healthy'])
 
 
 if __name__ == '__main__':

@@ -110,7 +110,7 @@ import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import check_module, finish
 from ansible.module_utils.cbdd_health import HTTP_CHECK_ARGS, check_http, plural, validate_http_params
 
 MAX_WORKERS = 32
@@ -160,20 +160,15 @@ def summary(services):
 
 def main():
     """Entry point: validate, check all endpoints concurrently, report."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = check_module(ARGUMENT_SPEC, validate)
     params = module.params
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
     endpoints = params['endpoints']
     workers = params['max_workers'] or min(len(endpoints), MAX_WORKERS)
     services, wall = check_all(endpoints, workers)
     unhealthy = [name for name, report in services.items() if not report['healthy']]
-    result = dict(changed=False, services=services, healthy=not unhealthy, unhealthy=unhealthy,
+    result = dict(services=services, healthy=not unhealthy, unhealthy=unhealthy,
                   wall_time_ms=round(wall * 1000.0, 1), msg=summary(services))
-    if unhealthy and params['fail_on_unhealthy']:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, result, failed=bool(unhealthy) and params['fail_on_unhealthy'])
 
 
 if __name__ == '__main__':

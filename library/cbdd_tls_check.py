@@ -214,7 +214,7 @@ msg:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import bound_errors, check_module, finish
 from ansible.module_utils.cbdd_tls import (
     TLSCheckError, cert_facts, fetch_endpoint_cert, key_error, match_name, read_pem_certificate,
     require_cryptography, sha256_fingerprint, verify_chain_offline,
@@ -239,9 +239,7 @@ def validate(params):
     errors = []
     if not 0 < params['port'] < 65536:
         errors.append('port must be 1-65535, got %d' % params['port'])
-    if params['timeout'] <= 0:
-        errors.append('timeout must be > 0, got %s' % params['timeout'])
-    return errors
+    return errors + bound_errors(params, above_zero=('timeout',))
 
 
 def trust_label(params):
@@ -332,28 +330,22 @@ def target_label(params):
 
 def main():
     """Entry point: inspect, judge, report."""
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_one_of=[('host', 'cert_path')],
-        required_by={'key_path': 'cert_path'},
-        supports_check_mode=True,
-    )
+    module = check_module(ARGUMENT_SPEC, validate, required_one_of=[('host', 'cert_path')],
+                          required_by={'key_path': 'cert_path'})
     require_cryptography(module)
     params = module.params
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
     try:
         result = inspect(params, module.warn)
     except TLSCheckError as error:
         module.fail_json(msg='%s: %s' % (target_label(params), error), failures=[str(error)])
     result['failures'] = failures(result, params)
     if result['failures']:
-        module.fail_json(msg='%s: %s' % (target_label(params), '; '.join(result['failures'])), **result)
-    result['msg'] = '%s: certificate for %s valid until %s (%d days left)' % (
-        target_label(params), result['subject'].get('commonName') or ', '.join(result['sans']),
-        result['not_after'], result['days_remaining'])
-    module.exit_json(changed=False, **result)
+        result['msg'] = '%s: %s' % (target_label(params), '; '.join(result['failures']))
+    else:
+        result['msg'] = '%s: certificate for %s valid until %s (%d days left)' % (
+            target_label(params), result['subject'].get('commonName') or ', '.join(result['sans']),
+            result['not_after'], result['days_remaining'])
+    finish(module, result, failed=bool(result['failures']))
 
 
 if __name__ == '__main__':

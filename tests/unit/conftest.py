@@ -105,33 +105,21 @@ def http_server():
     server.stop()
 
 
-@pytest.fixture(scope='session')
-def https_server(pki):
-    """HTTPS server with the good certificate (clinical.example.org, localhost, 127.0.0.1)."""
-    server = LocalServer(pki.good)
-    yield server
-    server.stop()
+def _tls_server(leaf, doc):
+    """A session fixture: an HTTPS server presenting ``pki.<leaf>`` (certificate file and key)."""
+
+    @pytest.fixture(scope='session')
+    def server_fixture(pki):
+        server = LocalServer(getattr(pki, leaf))
+        yield server
+        server.stop()
+
+    server_fixture.__doc__ = doc
+    return server_fixture
 
 
-@pytest.fixture(scope='session')
-def expired_server(pki):
-    """HTTPS server with an expired certificate from the test CA."""
-    server = LocalServer(pki.expired)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='session')
-def wrongname_server(pki):
-    """HTTPS server with a certificate for other.example.net only."""
-    server = LocalServer(pki.wrongname)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='session')
-def intermediate_server(pki):
-    """HTTPS server presenting a leaf from the intermediate CA plus the intermediate."""
-    server = LocalServer(pki.intermediate_chain)
-    yield server
-    server.stop()
+https_server = _tls_server('good', 'HTTPS server with the good certificate (clinical.example.org, localhost, 127.0.0.1).')
+expired_server = _tls_server('expired', 'HTTPS server with an expired certificate from the test CA.')
+wrongname_server = _tls_server('wrongname', 'HTTPS server with a certificate for other.example.net only.')
+intermediate_server = _tls_server(
+    'intermediate_chain', 'HTTPS server presenting a leaf from the intermediate CA plus the intermediate.')
