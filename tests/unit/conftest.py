@@ -65,9 +65,22 @@ def pytest_report_header():
 
 
 @pytest.fixture(scope='session')
-def run_module(tmp_path_factory):
-    """``run_module('cbdd_http_check', url=..., check_mode=False) -> result dict``."""
-    return ModuleRunner(tmp_path_factory.mktemp('modules'))
+def module_runner_for(tmp_path_factory):
+    """``module_runner_for(python) -> ModuleRunner`` that runs the modules with that interpreter."""
+    runners = {}
+
+    def runner(python):
+        if python not in runners:
+            runners[python] = ModuleRunner(tmp_path_factory.mktemp('modules'), python)
+        return runners[python]
+
+    return runner
+
+
+@pytest.fixture(scope='session')
+def run_module(module_runner_for):
+    """``run_module('cbdd_http_check', url=..., check_mode=False) -> result dict`` (the target interpreter)."""
+    return module_runner_for(TARGET_PYTHON)
 
 
 @pytest.fixture(scope='session')

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-from conftest import ModuleRunner
 from support_env import TARGET_PYTHON
 from support_servers import closed_port
 
@@ -25,9 +24,9 @@ if sys.executable != TARGET_PYTHON:
 
 
 @pytest.fixture(scope='module', params=sorted(INTERPRETERS, reverse=True))
-def run_module(request, tmp_path_factory):
+def run_module(request, module_runner_for):
     """The module runner for the target and for the controller interpreter."""
-    return ModuleRunner(tmp_path_factory.mktemp('modules-%s' % request.param), INTERPRETERS[request.param])
+    return module_runner_for(INTERPRETERS[request.param])
 
 
 def _iso(moment):
