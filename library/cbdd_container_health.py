@@ -22,6 +22,8 @@ description:
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
+extends_documentation_fragment:
+  - cbdd_read_only
 options:
   containers:
     description: Container names (or ids) to check.
@@ -44,13 +46,6 @@ options:
     description: Seconds for each Docker API request.
     type: float
     default: 10.0
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 notes:
   - The remote user must be allowed to use the Docker socket (root or the C(docker) group).
 seealso:
@@ -128,7 +123,7 @@ msg:
   sample: "unhealthy containers: cbdd-app (unhealthy: curl failed), cbdd-db (missing)"
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import bound_errors, check_module, finish
 from ansible.module_utils.cbdd_docker import DockerError, container_report, inspect_container
 from ansible.module_utils.cbdd_health import plural, retry_loop
 
@@ -149,11 +144,7 @@ def validate(params):
     errors = []
     if not params['containers'] or not all(name.strip() for name in params['containers']):
         errors.append('containers must list at least one non-empty name')
-    if params['wait_timeout'] < 0:
-        errors.append('wait_timeout must be >= 0, got %s' % params['wait_timeout'])
-    if params['timeout'] <= 0:
-        errors.append('timeout must be > 0, got %s' % params['timeout'])
-    return errors
+    return errors + bound_errors(params, above_zero=('timeout',), at_least_zero=('wait_timeout',))
 
 
 def poll(params):
@@ -176,11 +167,8 @@ def summary(reports, attempts):
 
 def main():
     """Entry point: poll (until healthy or wait_timeout), report, fail if required."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = check_module(ARGUMENT_SPEC, validate)
     params = module.params
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
     wait = params['wait_timeout']
     try:
         outcome = retry_loop(lambda _left: poll(params), retries=None if wait else 0, delay=POLL_DELAY,
@@ -189,16 +177,13 @@ def main():
         module.fail_json(msg=str(error))
     reports = outcome.value
     result = dict(
-        changed=False,
         containers=reports,
         healthy=outcome.ok,
         unhealthy=[name for name, report in reports.items() if not report['healthy']],
         attempts=outcome.attempts,
         msg=summary(reports, outcome.attempts),
     )
-    if params['require_healthy'] and not outcome.ok:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, result, failed=params['require_healthy'] and not outcome.ok)
 
 
 if __name__ == '__main__':

@@ -20,72 +20,9 @@ description:
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
-options:
-  url:
-    description: URL to request, C(http://) or C(https://).
-    type: str
-    required: true
-  status_code:
-    description: Acceptable HTTP statuses.
-    type: list
-    elements: int
-    default: [200]
-  expect_json:
-    description:
-      - Fields the JSON body must contain, as a mapping of field path to expected value.
-        Paths may be dotted (C(checks.db.status)); list items are addressed by index (C(items.0.name)).
-      - Scalars compare by their JSON text, so C("200") matches C(200) and
-        C("true") matches C(true); lists and dicts must be equal.
-    type: dict
-  validate_certs:
-    description: Verify the server certificate. V(false) is the explicit insecure switch.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM CA bundle to verify the server certificate against (instead of the system store).
-    type: path
-  server_name:
-    description:
-      - Name for SNI, certificate verification and the C(Host) header
-        (with the URL's port if not the default), e.g. to reach
-        C(https://127.0.0.1:8443) as C(clinical.example.org).
-    type: str
-  headers:
-    description: Extra request headers (override C(Host) and the defaults).
-    type: dict
-    default: {}
-  timeout:
-    description: Seconds for each attempt (connect and read), capped by what is left of O(deadline).
-    type: float
-    default: 10.0
-  retries:
-    description: Extra attempts after the first failed one.
-    type: int
-    default: 0
-  delay:
-    description: Seconds to wait before the first retry.
-    type: float
-    default: 1.0
-  backoff_factor:
-    description: Each further pause is the previous one times this factor (exponential backoff).
-    type: float
-    default: 2.0
-  max_delay:
-    description: Upper bound for a single pause, in seconds.
-    type: float
-    default: 30.0
-  deadline:
-    description:
-      - Overall time budget in seconds for all attempts and pauses. No attempt starts
-        once its pause would end past the deadline; unset means no overall limit.
-    type: float
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
+extends_documentation_fragment:
+  - cbdd_http
+  - cbdd_read_only
 notes:
   - The same check runs for each endpoint of M(cbdd_stack_health).
 seealso:
@@ -165,20 +102,15 @@ msg:
   sample: "https://127.0.0.1:8443/health: expected version == 1.2.0, got 1.1.0 after 5 attempts in 10.2s"
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import check_module, finish
 from ansible.module_utils.cbdd_health import HTTP_CHECK_ARGS, check_http, validate_http_params
 
 
 def main():
     """Entry point: validate, check once (with retries), report."""
-    module = AnsibleModule(argument_spec=HTTP_CHECK_ARGS, supports_check_mode=True)
-    errors = validate_http_params(module.params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
+    module = check_module(HTTP_CHECK_ARGS, validate_http_params)
     report = check_http(module.params)
-    if report['healthy']:
-        module.exit_json(changed=False, **report)
-    module.fail_json(changed=False, **report)
+    finish(module, report, failed=not report['healthy'])
 
 
 if __name__ == '__main__':

@@ -18,66 +18,10 @@ description:
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
+extends_documentation_fragment:
+  - cbdd_http.endpoints
+  - cbdd_read_only
 options:
-  endpoints:
-    description: Services to check. Each item takes the options of M(cbdd_http_check) plus O(endpoints[].name).
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Service name (unique), the key of RV(services).
-        type: str
-        required: true
-      url:
-        description: URL to request, C(http://) or C(https://).
-        type: str
-        required: true
-      status_code:
-        description: Acceptable HTTP statuses.
-        type: list
-        elements: int
-        default: [200]
-      expect_json:
-        description: Fields the JSON body must contain (dotted paths), as in M(cbdd_http_check).
-        type: dict
-      validate_certs:
-        description: Verify the server certificate. V(false) is the explicit insecure switch.
-        type: bool
-        default: true
-      ca_path:
-        description: PEM CA bundle to verify the server certificate against.
-        type: path
-      server_name:
-        description: Name for SNI, certificate verification and the C(Host) header.
-        type: str
-      headers:
-        description: Extra request headers.
-        type: dict
-        default: {}
-      timeout:
-        description: Seconds for each attempt.
-        type: float
-        default: 10.0
-      retries:
-        description: Extra attempts after the first failed one.
-        type: int
-        default: 0
-      delay:
-        description: Seconds to wait before the first retry.
-        type: float
-        default: 1.0
-      backoff_factor:
-        description: Multiplier of the pause between retries.
-        type: float
-        default: 2.0
-      max_delay:
-        description: Upper bound for a single pause, in seconds.
-        type: float
-        default: 30.0
-      deadline:
-        description: Overall time budget in seconds for this endpoint's attempts and pauses.
-        type: float
   fail_on_unhealthy:
     description: Fail when any service is unhealthy. With V(false), only report.
     type: bool
@@ -85,13 +29,6 @@ options:
   max_workers:
     description: Most checks running at once (default one per endpoint, at most 32).
     type: int
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
 seealso:
   - module: cbdd_http_check
   - module: cbdd_container_health
@@ -173,7 +110,7 @@ import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import check_module, finish
 from ansible.module_utils.cbdd_health import HTTP_CHECK_ARGS, check_http, plural, validate_http_params
 
 MAX_WORKERS = 32
@@ -223,20 +160,15 @@ def summary(services):
 
 def main():
     """Entry point: validate, check all endpoints concurrently, report."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = check_module(ARGUMENT_SPEC, validate)
     params = module.params
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
     endpoints = params['endpoints']
     workers = params['max_workers'] or min(len(endpoints), MAX_WORKERS)
     services, wall = check_all(endpoints, workers)
     unhealthy = [name for name, report in services.items() if not report['healthy']]
-    result = dict(changed=False, services=services, healthy=not unhealthy, unhealthy=unhealthy,
+    result = dict(services=services, healthy=not unhealthy, unhealthy=unhealthy,
                   wall_time_ms=round(wall * 1000.0, 1), msg=summary(services))
-    if unhealthy and params['fail_on_unhealthy']:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, result, failed=bool(unhealthy) and params['fail_on_unhealthy'])
 
 
 if __name__ == '__main__':

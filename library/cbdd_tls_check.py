@@ -17,15 +17,18 @@ description:
   - With both O(host) and O(cert_path), the returned facts describe the served certificate
     and RV(served_matches_file) tells whether it is the one in O(cert_path) (for example after
     a renewal, whether nginx was reloaded).
-  - Uses only the Python standard library on the managed host (C(ssl)), so it does not need
-    python3-cryptography. For a full certificate dump (extensions, public key) use
-    M(community.crypto.x509_certificate_info) or M(community.crypto.get_certificate), which
-    need python3-cryptography on the host; this module adds the health assertions they lack
-    (wildcard-aware name match, key match, chain verification of files, C(min_days) threshold).
+  - Decodes certificates and keys with the Python C(cryptography) library on the managed host
+    (python3-cryptography, 38.0.4 on Debian 12, or newer) and fetches and verifies chains with the
+    standard library's C(ssl) (OpenSSL). For a full certificate dump (extensions, public key) use
+    M(community.crypto.x509_certificate_info) or M(community.crypto.get_certificate); this module
+    adds the health assertions they lack (wildcard-aware name match, key match, chain
+    verification of files, C(min_days) threshold).
   - Read-only; runs in check mode too and never reports a change.
 version_added: "1.0.0"
 author:
   - Clinical BDD Creator operations
+extends_documentation_fragment:
+  - cbdd_read_only
 options:
   host:
     description: Host name or IP address of a live TLS endpoint to connect to.
@@ -75,16 +78,14 @@ options:
         V(0) fails only expired certificates.
     type: int
     default: 0
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
+requirements:
+  - python3-cryptography >= 38 on the managed host (C(apt install python3-cryptography); nginx_ssl installs it).
 notes:
-  - Certificates are decoded with the standard library's C(ssl._ssl._test_decode_cert)
-    (present in CPython 3.11 on Debian 12).
+  - Public APIs only. C(cryptography) decodes certificates and keys; the key matches when its public key equals
+    the certificate's. Chains are verified by OpenSSL through C(ssl) (for O(cert_path) in an in-memory TLS
+    handshake, hence O(key_path)), because cryptography 38 has no certificate path validation.
+  - The module_utils of community.crypto and community.docker are not used, they are private to those
+    collections since community.crypto 3.0.0 and community.docker 5.0.0.
 seealso:
   - module: community.crypto.x509_certificate_info
   - module: community.crypto.get_certificate
@@ -213,10 +214,10 @@ msg:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cbdd_check import bound_errors, check_module, finish
 from ansible.module_utils.cbdd_tls import (
-    TLSCheckError, cert_facts, decode_der, fetch_endpoint_cert, load_key_pair, match_name,
-    read_pem_cert_der, sha256_fingerprint, verify_chain_offline,
+    TLSCheckError, cert_facts, fetch_endpoint_cert, key_error, match_name, read_pem_certificate,
+    require_cryptography, sha256_fingerprint, verify_chain_offline,
 )
 
 ARGUMENT_SPEC = dict(
@@ -238,9 +239,7 @@ def validate(params):
     errors = []
     if not 0 < params['port'] < 65536:
         errors.append('port must be 1-65535, got %d' % params['port'])
-    if params['timeout'] <= 0:
-        errors.append('timeout must be > 0, got %s' % params['timeout'])
-    return errors
+    return errors + bound_errors(params, above_zero=('timeout',))
 
 
 def trust_label(params):
@@ -249,29 +248,28 @@ def trust_label(params):
 
 
 def inspect_endpoint(params, result):
-    """Fetch the served certificate; record chain verification.  Returns its DER."""
-    der, chain_error = fetch_endpoint_cert(
+    """Fetch the served certificate; record chain verification.  Returns the certificate."""
+    cert, chain_error = fetch_endpoint_cert(
         params['host'], params['port'], params['server_name'], params['timeout'],
         params['ca_path'], params['verify_chain'])
     if params['verify_chain']:
         result.update(chain_valid=chain_error is None, chain_error=chain_error)
-    return der
+    return cert
 
 
 def inspect_files(params, result, warn):
     """Check cert_path (and key_path); verify its chain offline when there is no endpoint."""
-    file_der = read_pem_cert_der(params['cert_path'])
-    server_context = None
+    file_cert = read_pem_certificate(params['cert_path'])
     if params['key_path']:
-        server_context, key_error = load_key_pair(params['cert_path'], params['key_path'])
-        result.update(key_matches=key_error is None, key_error=key_error)
+        problem = key_error(file_cert, params['cert_path'], params['key_path'])
+        result.update(key_matches=problem is None, key_error=problem)
     if params['verify_chain'] and not params['host']:
-        if server_context is not None:
-            chain_error = verify_chain_offline(server_context, params['ca_path'])
+        if result['key_matches']:
+            chain_error = verify_chain_offline(params['cert_path'], params['key_path'], params['ca_path'])
             result.update(chain_valid=chain_error is None, chain_error=chain_error)
         elif params['ca_path'] and not params['key_path']:
-            warn('chain of cert_path not verified: that needs key_path (stdlib TLS handshake)')
-    return file_der
+            warn('chain of cert_path not verified: that needs key_path (an in-memory TLS handshake)')
+    return file_cert
 
 
 def inspect(params, warn):
@@ -280,18 +278,17 @@ def inspect(params, warn):
                   chain_valid=None, chain_error=None, served_matches_file=None,
                   expected_name=params['expected_name'] or params['server_name'],
                   name_matches=None, matched_name=None)
-    der = inspect_endpoint(params, result) if params['host'] else None
+    cert = inspect_endpoint(params, result) if params['host'] else None
     if params['cert_path']:
-        file_der = inspect_files(params, result, warn)
-        if der is None:
-            der = file_der
+        file_cert = inspect_files(params, result, warn)
+        if cert is None:
+            cert = file_cert
         else:
-            result['served_matches_file'] = der == file_der
-            result['file_sha256_fingerprint'] = sha256_fingerprint(file_der)
-    decoded = decode_der(der)
-    result.update(cert_facts(decoded, der))
+            result['file_sha256_fingerprint'] = sha256_fingerprint(file_cert)
+            result['served_matches_file'] = sha256_fingerprint(cert) == result['file_sha256_fingerprint']
+    result.update(cert_facts(cert))
     if result['expected_name']:
-        result['matched_name'] = match_name(result['expected_name'], decoded)
+        result['matched_name'] = match_name(result['expected_name'], cert)
         result['name_matches'] = result['matched_name'] is not None
     return result
 
@@ -333,27 +330,22 @@ def target_label(params):
 
 def main():
     """Entry point: inspect, judge, report."""
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_one_of=[('host', 'cert_path')],
-        required_by={'key_path': 'cert_path'},
-        supports_check_mode=True,
-    )
+    module = check_module(ARGUMENT_SPEC, validate, required_one_of=[('host', 'cert_path')],
+                          required_by={'key_path': 'cert_path'})
+    require_cryptography(module)
     params = module.params
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg='; '.join(errors))
     try:
         result = inspect(params, module.warn)
     except TLSCheckError as error:
         module.fail_json(msg='%s: %s' % (target_label(params), error), failures=[str(error)])
     result['failures'] = failures(result, params)
     if result['failures']:
-        module.fail_json(msg='%s: %s' % (target_label(params), '; '.join(result['failures'])), **result)
-    result['msg'] = '%s: certificate for %s valid until %s (%d days left)' % (
-        target_label(params), result['subject'].get('commonName') or ', '.join(result['sans']),
-        result['not_after'], result['days_remaining'])
-    module.exit_json(changed=False, **result)
+        result['msg'] = '%s: %s' % (target_label(params), '; '.join(result['failures']))
+    else:
+        result['msg'] = '%s: certificate for %s valid until %s (%d days left)' % (
+            target_label(params), result['subject'].get('commonName') or ', '.join(result['sans']),
+            result['not_after'], result['days_remaining'])
+    finish(module, result, failed=bool(result['failures']))
 
 
 if __name__ == '__main__':

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ansible.module_utils.cbdd_check import bound_errors
 from ansible.module_utils.urls import make_context
 
 BODY_LIMIT = 1024 * 1024
@@ -278,12 +279,8 @@ def validate_http_params(params):
         errors.append('url must start with http:// or https://, got %r' % params.get('url'))
     if not params.get('status_code'):
         errors.append('status_code must list at least one HTTP status')
-    for name in ('timeout', 'deadline'):
-        if params.get(name) is not None and params[name] <= 0:
-            errors.append('%s must be > 0, got %s' % (name, params[name]))
-    for name in ('retries', 'delay', 'max_delay'):
-        if params.get(name) is not None and params[name] < 0:
-            errors.append('%s must be >= 0, got %s' % (name, params[name]))
+    errors.extend(bound_errors(params, above_zero=('timeout', 'deadline'),
+                               at_least_zero=('retries', 'delay', 'max_delay')))
     if params.get('backoff_factor') is not None and params['backoff_factor'] < 1:
         errors.append('backoff_factor must be >= 1, got %s' % params['backoff_factor'])
     if params.get('ca_path') and not params.get('validate_certs', True):

@@ -1,48 +1,117 @@
 # -*- coding: utf-8 -*-
 # Copyright: Clinical BDD Creator operations
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""X.509 certificate inspection with the Python standard library only (used by cbdd_tls_check).
+"""X.509 certificate inspection for cbdd_tls_check, on public and maintained APIs only.
 
-* fetch a server's certificate (with or without chain verification),
-* decode DER with ``ssl._ssl._test_decode_cert`` (stdlib; no python3-cryptography),
-* match a host name against SAN/CN with RFC 6125 wildcard rules,
-* check that a key belongs to a certificate and verify a certificate file's
-  chain against a CA bundle with an in-memory TLS handshake (``ssl.MemoryBIO``).
+* ``cryptography`` decodes certificates and private keys (``x509.load_pem_x509_certificate``,
+  ``x509.load_der_x509_certificate``, ``Certificate.fingerprint``, the SubjectAlternativeName
+  extension, ``serialization.load_pem_private_key``) and tells whether a key belongs to a
+  certificate (their SubjectPublicKeyInfo are equal).  Only APIs that python3-cryptography
+  38.0.4 (Debian 12) already has are used; newer releases work too: the validity bounds come
+  from ``not_valid_*_utc`` when present (cryptography >= 42, where the naive ``not_valid_*``
+  attributes are deprecated) and from the naive UTC ``not_valid_*`` otherwise.
+* The standard library's ``ssl`` fetches the served certificate
+  (``SSLSocket.getpeercert(binary_form=True)``) and verifies chains with OpenSSL's verifier
+  (``ssl.create_default_context(cafile=...)``); a certificate file's chain is verified by an
+  in-memory handshake (``SSLContext.wrap_bio`` over ``ssl.MemoryBIO``), which needs its key.
+  cryptography 38 has no path validation (``cryptography.x509.verification`` is 42+), and
+  checking signatures by hand would skip what OpenSSL checks besides (validity of every
+  certificate, CA and purpose constraints), so OpenSSL stays the one chain verifier, for
+  endpoints and files alike, with the same reasons (``certificate has expired``, ...).
+* Host names are matched against SAN/CN with RFC 6125 wildcard rules (``wildcard_match``).
+
+Not community.crypto's or community.docker's module_utils: since community.crypto 3.0.0 and
+community.docker 5.0.0 all their module_utils are private to the collection (renamed with a
+leading ``_``; breaking changes allowed even in bugfix releases), so they are no API to build on.
 """
 
 import datetime
-import hashlib
 import ipaddress
-import os
 import re
 import socket
 import ssl
-import tempfile
-import time
+import traceback
 
-PEM_CERT_RE = re.compile(r'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', re.DOTALL)
-SAN_PREFIX = {'IP Address': 'IP'}
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+except ImportError:
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+
+CRYPTOGRAPHY_REQUIRED = 'python3-cryptography is required on the managed host: apt install python3-cryptography'
+PEM_CERT_RE = re.compile(rb'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', re.DOTALL)
+DAY = datetime.timedelta(days=1)
+
+# OpenSSL's long names of the usual distinguished-name attributes (what ssl's getpeercert()
+# reports); other attribute types are reported by their dotted OID.
+LONG_NAMES = {
+    '2.5.4.3': 'commonName',
+    '2.5.4.4': 'surname',
+    '2.5.4.5': 'serialNumber',
+    '2.5.4.6': 'countryName',
+    '2.5.4.7': 'localityName',
+    '2.5.4.8': 'stateOrProvinceName',
+    '2.5.4.9': 'streetAddress',
+    '2.5.4.10': 'organizationName',
+    '2.5.4.11': 'organizationalUnitName',
+    '2.5.4.12': 'title',
+    '2.5.4.15': 'businessCategory',
+    '2.5.4.17': 'postalCode',
+    '2.5.4.42': 'givenName',
+    '2.5.4.43': 'initials',
+    '2.5.4.44': 'generationQualifier',
+    '2.5.4.46': 'dnQualifier',
+    '2.5.4.65': 'pseudonym',
+    '0.9.2342.19200300.100.1.1': 'userId',
+    '0.9.2342.19200300.100.1.25': 'domainComponent',
+    '1.2.840.113549.1.9.1': 'emailAddress',
+    '1.3.6.1.4.1.311.60.2.1.1': 'jurisdictionLocalityName',
+    '1.3.6.1.4.1.311.60.2.1.2': 'jurisdictionStateOrProvinceName',
+    '1.3.6.1.4.1.311.60.2.1.3': 'jurisdictionCountryName',
+}
 
 
 class TLSCheckError(Exception):
     """The certificate could not be obtained or decoded (unreachable endpoint, unreadable file)."""
 
 
+def require_cryptography(module):
+    """Fail ``module`` with install instructions when python3-cryptography cannot be imported."""
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg='%s. %s' % (CRYPTOGRAPHY_REQUIRED, missing_required_lib(
+            'cryptography', reason='to decode certificates and keys')), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+
+
 # --------------------------------------------------------------------------
 # Obtaining certificates
 # --------------------------------------------------------------------------
 
-def read_pem_cert_der(path):
-    """DER bytes of the first PEM certificate in ``path`` (the leaf of a full chain)."""
+def load_der_certificate(der):
+    """x509.Certificate from DER bytes (as received in a handshake)."""
     try:
-        with open(path, 'r', encoding='ascii', errors='replace') as handle:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as error:
+        raise TLSCheckError('cannot decode certificate: %s' % error)
+
+
+def read_pem_certificate(path):
+    """The first PEM certificate in ``path`` (the leaf of a full chain), as x509.Certificate."""
+    try:
+        with open(path, 'rb') as handle:
             match = PEM_CERT_RE.search(handle.read())
     except OSError as error:
         raise TLSCheckError('cannot read %s: %s' % (path, error.strerror or error))
     if not match:
         raise TLSCheckError('%s: no PEM certificate found' % path)
     try:
-        return ssl.PEM_cert_to_DER_cert(match.group(0))
+        return x509.load_pem_x509_certificate(match.group(0))
     except ValueError as error:
         raise TLSCheckError('%s: invalid PEM certificate: %s' % (path, error))
 
@@ -51,7 +120,10 @@ def _handshake(host, port, server_name, timeout, context):
     """DER certificate presented by ``host:port`` during a handshake with ``context``."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=server_name or host) as tls:
-            return tls.getpeercert(binary_form=True)
+            der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise TLSCheckError('%s:%s presented no certificate' % (host, port))
+    return der
 
 
 def verifying_context(ca_path=None):
@@ -67,8 +139,8 @@ def verifying_context(ca_path=None):
 def fetch_endpoint_cert(host, port, server_name=None, timeout=10.0, ca_path=None, verify=True):
     """Peer certificate of a live endpoint.
 
-    Returns ``(der, chain_error)``: ``chain_error`` is None when the chain
-    verified against ``ca_path`` (or the system trust store), the OpenSSL
+    Returns ``(certificate, chain_error)``: ``chain_error`` is None when the
+    chain verified against ``ca_path`` (or the system trust store), OpenSSL's
     reason when it did not, and None with ``verify=False``.  Names are not
     checked here (see ``match_name``) so that chain and name problems are
     reported separately.  Raises TLSCheckError when no certificate was received.
@@ -78,13 +150,13 @@ def fetch_endpoint_cert(host, port, server_name=None, timeout=10.0, ca_path=None
     try:
         if verifier is not None:
             try:
-                return _handshake(host, port, server_name, timeout, verifier), None
+                return load_der_certificate(_handshake(host, port, server_name, timeout, verifier)), None
             except ssl.SSLCertVerificationError as error:
                 chain_error = error.verify_message or str(error)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return _handshake(host, port, server_name, timeout, context), chain_error
+        return load_der_certificate(_handshake(host, port, server_name, timeout, context)), chain_error
     except ssl.SSLError as error:
         raise TLSCheckError('TLS handshake with %s:%s failed: %s' % (host, port, error.reason or error))
     except (socket.timeout, TimeoutError):
@@ -93,73 +165,91 @@ def fetch_endpoint_cert(host, port, server_name=None, timeout=10.0, ca_path=None
         raise TLSCheckError('cannot connect to %s:%s: %s' % (host, port, error.strerror or error))
 
 
-def decode_der(der):
-    """Certificate dict as ``SSLSocket.getpeercert()`` returns it, for any DER certificate."""
-    decoder = getattr(ssl._ssl, '_test_decode_cert', None)  # pylint: disable=protected-access
-    if decoder is None:
-        raise TLSCheckError('this Python has no ssl._ssl._test_decode_cert to decode certificates')
-    handle, path = tempfile.mkstemp(prefix='cbdd-tls-', suffix='.pem')
-    try:
-        with os.fdopen(handle, 'w') as pem:
-            pem.write(ssl.DER_cert_to_PEM_cert(der))
-        return decoder(path)
-    except ssl.SSLError as error:
-        raise TLSCheckError('cannot decode certificate: %s' % error)
-    finally:
-        os.unlink(path)
-
-
 # --------------------------------------------------------------------------
 # Facts
 # --------------------------------------------------------------------------
 
-def _serial_hex(serial):
-    """Serial number as upper-case hex without leading zeros (as '%X' % int), None if absent.
-
-    ssl pads the hex to whole bytes, so the same serial would print differently elsewhere."""
-    if not serial:
-        return None
-    return '%X' % int(serial, 16)
-
-
-def _iso(epoch):
-    """ISO 8601 UTC timestamp of ``epoch`` seconds."""
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+def validity(cert):
+    """``(not_before, not_after)`` as timezone-aware UTC datetimes, for cryptography 38 and later."""
+    bounds = []
+    for name in ('not_valid_before', 'not_valid_after'):
+        aware = getattr(cert, name + '_utc', None)  # cryptography >= 42
+        bounds.append(aware if aware is not None else getattr(cert, name).replace(tzinfo=datetime.timezone.utc))
+    return tuple(bounds)
 
 
-def _name_dict(rdns):
-    """Distinguished name tuples -> {'commonName': ..., 'organizationName': ...}."""
-    return dict(pair for rdn in rdns for pair in rdn)
+def _iso(moment):
+    """ISO 8601 UTC timestamp of an aware datetime."""
+    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def sans(decoded):
-    """subjectAltName entries as 'DNS:name' / 'IP:address' strings."""
-    return ['%s:%s' % (SAN_PREFIX.get(kind, kind), value)
-            for kind, value in decoded.get('subjectAltName', ())]
+def _text(value):
+    """Attribute value as text (bit-string attributes as hex)."""
+    return value.hex() if isinstance(value, bytes) else value
 
 
-def sha256_fingerprint(der):
-    """Colon-separated upper-case SHA-256 fingerprint of a DER certificate."""
-    digest = hashlib.sha256(der).hexdigest().upper()
+def name_dict(name):
+    """x509.Name -> {'commonName': ..., 'organizationName': ...} (the last of repeated attributes)."""
+    return {LONG_NAMES.get(attribute.oid.dotted_string, attribute.oid.dotted_string): _text(attribute.value)
+            for attribute in name}
+
+
+def _general_names(cert):
+    """The subjectAltName entries of ``cert`` (x509.GeneralName objects), empty without the extension."""
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError as error:  # malformed extensions are decoded lazily
+        raise TLSCheckError('cannot decode certificate extensions: %s' % error)
+
+
+def _san_text(entry):
+    """'DNS:name', 'IP:address', 'email:...', 'URI:...', 'DirName:...' or the OID of other entries."""
+    if isinstance(entry, x509.DNSName):
+        return 'DNS:%s' % entry.value
+    if isinstance(entry, x509.IPAddress):
+        return 'IP:%s' % entry.value
+    if isinstance(entry, x509.RFC822Name):
+        return 'email:%s' % entry.value
+    if isinstance(entry, x509.UniformResourceIdentifier):
+        return 'URI:%s' % entry.value
+    if isinstance(entry, x509.DirectoryName):
+        return 'DirName:%s' % entry.value.rfc4514_string()
+    if isinstance(entry, x509.RegisteredID):
+        return 'Registered ID:%s' % entry.value.dotted_string
+    return 'othername:%s' % entry.type_id.dotted_string
+
+
+def sans(cert):
+    """subjectAltName entries as 'DNS:name' / 'IP:address' strings, in certificate order."""
+    return [_san_text(entry) for entry in _general_names(cert)]
+
+
+def sha256_fingerprint(cert):
+    """Colon-separated upper-case SHA-256 fingerprint of the DER certificate."""
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
     return ':'.join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
-def cert_facts(decoded, der, now=None):
-    """Return values describing one certificate (validity in UTC, days_remaining floored)."""
-    now = time.time() if now is None else now
-    not_before = ssl.cert_time_to_seconds(decoded['notBefore'])
-    not_after = ssl.cert_time_to_seconds(decoded['notAfter'])
+def cert_facts(cert, now=None):
+    """Return values describing one certificate (validity in UTC, days_remaining floored).
+
+    ``now`` is a timezone-aware datetime (default: the current time).
+    """
+    now = datetime.datetime.now(datetime.timezone.utc) if now is None else now
+    not_before, not_after = validity(cert)
     return dict(
-        subject=_name_dict(decoded.get('subject', ())),
-        issuer=_name_dict(decoded.get('issuer', ())),
-        serial=_serial_hex(decoded.get('serialNumber')),
+        subject=name_dict(cert.subject),
+        issuer=name_dict(cert.issuer),
+        serial='%X' % cert.serial_number,  # no leading zeros, whatever the DER length
         not_before=_iso(not_before),
         not_after=_iso(not_after),
-        days_remaining=int((not_after - now) // 86400),
+        days_remaining=(not_after - now) // DAY,
         expired=now > not_after,
         not_yet_valid=now < not_before,
-        sha256_fingerprint=sha256_fingerprint(der),
-        sans=sans(decoded),
+        sha256_fingerprint=sha256_fingerprint(cert),
+        sans=sans(cert),
     )
 
 
@@ -195,25 +285,23 @@ def wildcard_match(pattern, name):
     return bool(label) and name_rest == rest
 
 
-def match_name(name, decoded):
-    """SAN/CN entry of ``decoded`` matching ``name`` ('DNS:...', 'IP:...', 'CN:...'), or None.
+def match_name(name, cert):
+    """SAN/CN entry of ``cert`` matching ``name`` ('DNS:...', 'IP:...', 'CN:...'), or None.
 
     IP addresses match IP SANs only.  DNS names match DNS SANs; the subject
     CN is used only when the certificate has no DNS SAN.
     """
-    entries = decoded.get('subjectAltName', ())
+    entries = _general_names(cert)
     address = _ip(name)
     if address is not None:
-        for kind, value in entries:
-            if kind == 'IP Address' and _ip(value) == address:
-                return 'IP:%s' % value
+        for entry in entries:
+            if isinstance(entry, x509.IPAddress) and entry.value == address:
+                return _san_text(entry)
         return None
-    dns = [value for kind, value in entries if kind == 'DNS']
-    if dns:
-        candidates = [('DNS', value) for value in dns]
-    else:
-        candidates = [('CN', value) for key, value in _name_dict(decoded.get('subject', ())).items()
-                      if key == 'commonName']
+    candidates = [('DNS', entry.value) for entry in entries if isinstance(entry, x509.DNSName)]
+    if not candidates:
+        common_name = name_dict(cert.subject).get('commonName')
+        candidates = [('CN', common_name)] if common_name else []
     for kind, value in candidates:
         if wildcard_match(value, name):
             return '%s:%s' % (kind, value)
@@ -224,23 +312,35 @@ def match_name(name, decoded):
 # Key pair and offline chain verification
 # --------------------------------------------------------------------------
 
+def _public_key_info(public_key):
+    """DER SubjectPublicKeyInfo of a public key (equal for the two halves of one key pair)."""
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def key_error(cert, cert_path, key_path):
+    """None when the PEM private key in ``key_path`` belongs to ``cert``, else the reason."""
+    try:
+        with open(key_path, 'rb') as handle:
+            data = handle.read()
+    except OSError as error:
+        return 'cannot read key_path %s: %s' % (key_path, error.strerror or error)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # the key is encrypted: no prompting on the managed host
+        return 'cannot load key_path %s: the key is encrypted (an unencrypted key is needed)' % key_path
+    except (ValueError, UnsupportedAlgorithm) as error:
+        return 'cannot load key_path %s: %s' % (key_path, error)
+    try:
+        if _public_key_info(key.public_key()) == _public_key_info(cert.public_key()):
+            return None
+    except (ValueError, UnsupportedAlgorithm) as error:
+        return 'cannot compare key_path %s with cert_path %s: %s' % (key_path, cert_path, error)
+    return 'key_path %s does not match cert_path %s' % (key_path, cert_path)
+
+
 def _no_passphrase():
     """Password callback: encrypted keys fail instead of prompting on a terminal."""
     return b''
-
-
-def load_key_pair(cert_path, key_path):
-    """Server SSLContext holding cert_path + key_path, or ``(None, reason)`` if they do not fit."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(cert_path, key_path, password=_no_passphrase)
-    except ssl.SSLError as error:
-        if 'KEY_VALUES_MISMATCH' in str(error):
-            return None, 'key_path %s does not match cert_path %s' % (key_path, cert_path)
-        return None, 'cannot load key_path %s with cert_path %s: %s' % (key_path, cert_path, error.reason or error)
-    except OSError as error:
-        return None, 'cannot read key_path %s: %s' % (key_path, error.strerror or error)
-    return context, None
 
 
 def _step(tls_object):
@@ -252,14 +352,22 @@ def _step(tls_object):
         return False
 
 
-def verify_chain_offline(server_context, ca_path=None):
-    """Verify the chain loaded in ``server_context`` against ``ca_path`` (or the system store).
+def verify_chain_offline(cert_path, key_path, ca_path=None):
+    """Verify the chain in ``cert_path`` (leaf first) against ``ca_path`` (or the system store).
 
-    Runs a TLS handshake between two in-memory endpoints, so OpenSSL does the
-    full chain, purpose and validity-period checks without any network.
-    Returns None when the chain is trusted, else the reason.
+    Runs a TLS handshake between two in-memory endpoints, the server side
+    presenting ``cert_path`` with ``key_path``, so OpenSSL does the full chain,
+    purpose and validity-period checks without any network.  Returns None when
+    the chain is trusted, else the reason.  Raises TLSCheckError when ``ca_path``
+    cannot be loaded.
     """
     client_context = verifying_context(ca_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        server_context.load_cert_chain(cert_path, key_path, password=_no_passphrase)
+    except (ssl.SSLError, OSError) as error:
+        return 'cannot load cert_path %s with key_path %s: %s' % (
+            cert_path, key_path, getattr(error, 'reason', None) or error.strerror or error)
     client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
     client = client_context.wrap_bio(client_in, client_out)
     server = server_context.wrap_bio(server_in, server_out, server_side=True)

@@ -14,6 +14,7 @@ import pytest
 from support_env import ANSIBLE_BIN, LIBRARY, MODULE_UTILS, REPO, RUNNER, TARGET_PYTHON
 from support_pki import UnitPKI
 from support_servers import LocalServer
+from support_target import NEEDS_CRYPTOGRAPHY, TargetPackages, label, probe
 
 # In-process imports of the shared code (pure-function tests), as ansible.cfg's module_utils does.
 if str(MODULE_UTILS) not in ansible.module_utils.__path__:
@@ -21,23 +22,32 @@ if str(MODULE_UTILS) not in ansible.module_utils.__path__:
 
 
 class ModuleRunner:
-    """Runs a module file in a fresh interpreter with only stdlib + ansible (see module_runner.py)."""
+    """Runs a module file in a fresh interpreter with only stdlib + ansible (see module_runner.py).
 
-    def __init__(self, workdir):
+    Modules in NEEDS_CRYPTOGRAPHY also get the interpreter's own python3-cryptography (see
+    support_target.py); ``with_packages=False`` runs them without it, as on a host that lacks it.
+    """
+
+    def __init__(self, workdir, python=TARGET_PYTHON):
         self.workdir = workdir
+        self.python = python
         self.ansible_parent = workdir / 'ansible-only'
         self.ansible_parent.mkdir()
         (self.ansible_parent / 'ansible').symlink_to(Path(ansible.__file__).parent)
+        self.packages = TargetPackages(python, workdir / 'host-packages')
 
-    def __call__(self, module, check_mode=False, **args):
+    def __call__(self, module, check_mode=False, with_packages=True, **args):
         """Result dict of ``module`` with ``args``; ``rc`` added; ``failed`` agrees with rc."""
         payload = dict(args, _ansible_check_mode=check_mode)
         args_file = self.workdir / ('%s-%s.json' % (module, uuid.uuid4().hex))
         args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))
-        proc = subprocess.run(
-            [TARGET_PYTHON, '-S', '-E', str(RUNNER), str(self.ansible_parent), str(MODULE_UTILS),
-             str(LIBRARY / ('%s.py' % module)), str(args_file)],
-            capture_output=True, text=True, timeout=120, cwd=self.workdir, check=False)
+        command = [self.python, '-S', '-E', str(RUNNER), str(self.ansible_parent), str(MODULE_UTILS),
+                   str(LIBRARY / ('%s.py' % module)), str(args_file)]
+        if with_packages and module in NEEDS_CRYPTOGRAPHY:
+            if self.packages.path is None:
+                pytest.fail(self.packages.problem)
+            command.append(str(self.packages.path))
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=self.workdir, check=False)
         try:
             result = json.loads(proc.stdout)
         except ValueError:
@@ -49,10 +59,28 @@ class ModuleRunner:
         return result
 
 
+def pytest_report_header():
+    """Which interpreter (and cryptography) plays the managed host."""
+    return 'module tests: target python %s (%s)' % (TARGET_PYTHON, label(probe(TARGET_PYTHON)))
+
+
 @pytest.fixture(scope='session')
-def run_module(tmp_path_factory):
-    """``run_module('cbdd_http_check', url=..., check_mode=False) -> result dict``."""
-    return ModuleRunner(tmp_path_factory.mktemp('modules'))
+def module_runner_for(tmp_path_factory):
+    """``module_runner_for(python) -> ModuleRunner`` that runs the modules with that interpreter."""
+    runners = {}
+
+    def runner(python):
+        if python not in runners:
+            runners[python] = ModuleRunner(tmp_path_factory.mktemp('modules'), python)
+        return runners[python]
+
+    return runner
+
+
+@pytest.fixture(scope='session')
+def run_module(module_runner_for):
+    """``run_module('cbdd_http_check', url=..., check_mode=False) -> result dict`` (the target interpreter)."""
+    return module_runner_for(TARGET_PYTHON)
 
 
 @pytest.fixture(scope='session')
@@ -90,25 +118,21 @@ def http_server():
     server.stop()
 
 
-@pytest.fixture(scope='session')
-def https_server(pki):
-    """HTTPS server with the good certificate (clinical.example.org, localhost, 127.0.0.1)."""
-    server = LocalServer(pki.good)
-    yield server
-    server.stop()
+def _tls_server(leaf, doc):
+    """A session fixture: an HTTPS server presenting ``pki.<leaf>`` (certificate file and key)."""
+
+    @pytest.fixture(scope='session')
+    def server_fixture(pki):
+        server = LocalServer(getattr(pki, leaf))
+        yield server
+        server.stop()
+
+    server_fixture.__doc__ = doc
+    return server_fixture
 
 
-@pytest.fixture(scope='session')
-def expired_server(pki):
-    """HTTPS server with an expired certificate from the test CA."""
-    server = LocalServer(pki.expired)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='session')
-def wrongname_server(pki):
-    """HTTPS server with a certificate for other.example.net only."""
-    server = LocalServer(pki.wrongname)
-    yield server
-    server.stop()
+https_server = _tls_server('good', 'HTTPS server with the good certificate (clinical.example.org, localhost, 127.0.0.1).')
+expired_server = _tls_server('expired', 'HTTPS server with an expired certificate from the test CA.')
+wrongname_server = _tls_server('wrongname', 'HTTPS server with a certificate for other.example.net only.')
+intermediate_server = _tls_server(
+    'intermediate_chain', 'HTTPS server presenting a leaf from the intermediate CA plus the intermediate.')

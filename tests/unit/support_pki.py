@@ -11,9 +11,13 @@ Layout (all EC P-256, PEM files in one directory):
 * ``cn-only``               leaf from the root without SAN, CN legacy.example.org
 * ``untrusted``             leaf from other-ca for clinical.example.org
 * ``intermediate-leaf``     leaf from an intermediate CA; ``intermediate-leaf-fullchain.pem``
-                            holds leaf + intermediate
+                            holds leaf + intermediate (``intermediate_chain`` serves it)
+* ``future``                leaf from the root, valid from tomorrow
+* ``ipv6``                  leaf from the root for ipv6.example.org, 2001:db8::1 and ::1
+* ``small-serial``          leaf from the root with serial number 10 (one DER byte: 0A)
 
-Each leaf NAME has ``NAME.pem`` (certificate) and ``NAME-key.pem``.
+Each leaf NAME has ``NAME.pem`` (certificate) and ``NAME-key.pem``; ``good-key-encrypted.pem``
+is the good key encrypted with a passphrase.
 """
 
 import datetime
@@ -63,7 +67,7 @@ def _sans(names):
     return x509.SubjectAlternativeName(entries)
 
 
-def issue(common_name, issuer=None, sans=(), ca=False, not_before=None, not_after=None):
+def issue(common_name, issuer=None, sans=(), ca=False, not_before=None, not_after=None, serial=None):
     """Create a certificate signed by ``issuer`` (self-signed when None)."""
     key = ec.generate_private_key(ec.SECP256R1())
     signer_key = issuer.key if issuer else key
@@ -71,7 +75,7 @@ def issue(common_name, issuer=None, sans=(), ca=False, not_before=None, not_afte
                .subject_name(_name(common_name))
                .issuer_name(issuer.cert.subject if issuer else _name(common_name))
                .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
+               .serial_number(serial or x509.random_serial_number())
                .not_valid_before(not_before or NOW - DAY)
                .not_valid_after(not_after or NOW + 90 * DAY)
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
@@ -128,3 +132,14 @@ class UnitPKI:
         self.intermediate_fullchain.write_bytes(
             leaf.cert.public_bytes(serialization.Encoding.PEM)
             + self.intermediate.cert.public_bytes(serialization.Encoding.PEM))
+        self.intermediate_chain = Issued(leaf.cert, leaf.key, self.intermediate_fullchain, leaf.key_path)
+        self.future = _write(directory, 'future', issue(
+            'clinical.example.org', self.ca, self.SERVER_NAMES, not_before=NOW + DAY, not_after=NOW + 30 * DAY))
+        self.ipv6 = _write(directory, 'ipv6', issue(
+            'ipv6.example.org', self.ca, ('ipv6.example.org', '2001:db8::1', '::1')))
+        self.small_serial = _write(directory, 'small-serial', issue(
+            'clinical.example.org', self.ca, self.SERVER_NAMES, serial=10))
+        self.good_encrypted_key = directory / 'good-key-encrypted.pem'
+        self.good_encrypted_key.write_bytes(self.good.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b'unit-test-passphrase')))

@@ -44,7 +44,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.do_handshake()
             except (ssl.SSLError, OSError):
                 return
-        super().handle()
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass  # a certificate check hangs up after the handshake, before the session tickets arrive
 
     def do_GET(self):  # noqa: N802 - http.server naming
         server = self.server.owner

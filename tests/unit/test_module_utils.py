@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible.module_utils.cbdd_check import bound_errors
 from ansible.module_utils.cbdd_health import MISSING, json_mismatches, lookup_path, retry_loop, values_match
 from ansible.module_utils.cbdd_tls import wildcard_match
 
@@ -104,3 +105,11 @@ def test_values_match(actual, expected, match):
 def test_json_mismatches_messages():
     assert json_mismatches({'status': 'ok', 'version': '1.1.0'}, {'status': 'ok', 'version': '1.2.0', 'db': 'up'}) == [
         'expected version == 1.2.0, got 1.1.0', 'expected db == up, field missing']
+
+
+def test_bound_errors_name_each_option_out_of_bounds_and_skip_unset_ones():
+    params = {'timeout': 0, 'deadline': None, 'retries': -1, 'delay': 0, 'wait_timeout': 2.5}
+    assert bound_errors(params, above_zero=('timeout', 'deadline', 'wait_timeout'),
+                        at_least_zero=('retries', 'delay')) == [
+        'timeout must be > 0, got 0', 'retries must be >= 0, got -1']
+    assert bound_errors(params) == []

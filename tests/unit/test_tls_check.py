@@ -1,15 +1,32 @@
-"""cbdd_tls_check against live local TLS servers and generated certificate files."""
+"""cbdd_tls_check against live local TLS servers and generated certificate files.
+
+Every test runs twice when the two interpreters differ: with the target interpreter
+(/usr/bin/python3; on Debian 12 python3.11 with python3-cryptography 38.0.4) and with the
+controller's (the venv: a current cryptography), each with its own cryptography, so the
+module is checked against the oldest and a current release of the library.
+"""
 
 import datetime
 import json
 import re
+import sys
 
 import pytest
 
+from support_env import TARGET_PYTHON
 from support_servers import closed_port
 
 MODULE = 'cbdd_tls_check'
 ISO = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')
+INTERPRETERS = {'target': TARGET_PYTHON}
+if sys.executable != TARGET_PYTHON:
+    INTERPRETERS['controller'] = sys.executable
+
+
+@pytest.fixture(scope='module', params=sorted(INTERPRETERS, reverse=True))
+def run_module(request, module_runner_for):
+    """The module runner for the target and for the controller interpreter."""
+    return module_runner_for(INTERPRETERS[request.param])
 
 
 def _iso(moment):
@@ -190,3 +207,75 @@ def test_unreadable_ca_path(run_module, https_server, tmp_path):
     assert result['failed'] is True
     assert result['msg'] == '127.0.0.1:%d: cannot load ca_path %s: No such file or directory' % (
         https_server.port, ca_path)
+
+
+def test_serial_keeps_no_leading_zero(run_module, pki):
+    result = run_module(MODULE, cert_path=str(pki.small_serial.cert_path))
+    assert result['rc'] == 0 and result['serial'] == 'A'
+
+
+def test_ipv6_sans(run_module, pki):
+    result = run_module(MODULE, cert_path=str(pki.ipv6.cert_path), expected_name='2001:DB8:0::1')
+    assert result['sans'] == ['DNS:ipv6.example.org', 'IP:2001:db8::1', 'IP:::1']
+    assert result['matched_name'] == 'IP:2001:db8::1'
+    result = run_module(MODULE, cert_path=str(pki.ipv6.cert_path), expected_name='::2')
+    assert result['failed'] is True and result['name_matches'] is False
+
+
+def test_not_yet_valid_file_fails(run_module, pki):
+    result = run_module(MODULE, cert_path=str(pki.future.cert_path), key_path=str(pki.future.key_path),
+                        ca_path=str(pki.ca.cert_path))
+    assert result['failed'] is True and result['not_yet_valid'] is True and result['expired'] is False
+    assert result['not_before'] == _iso(pki.future.cert.not_valid_before_utc)
+    assert 'certificate not valid before %s' % result['not_before'] in result['failures']
+    assert result['chain_error'] == 'certificate is not yet valid'
+
+
+def test_expired_file_chain_reason(run_module, pki):
+    result = run_module(MODULE, cert_path=str(pki.expired.cert_path), key_path=str(pki.expired.key_path),
+                        ca_path=str(pki.ca.cert_path))
+    assert result['failed'] is True and result['days_remaining'] == -2  # floored: expired 1 day + seconds ago
+    assert result['key_matches'] is True and result['chain_error'] == 'certificate has expired'
+
+
+def test_encrypted_or_invalid_key(run_module, pki, tmp_path):
+    result = run_module(MODULE, cert_path=str(pki.good.cert_path), key_path=str(pki.good_encrypted_key),
+                        ca_path=str(pki.ca.cert_path))
+    assert result['failed'] is True and result['key_matches'] is False and result['chain_valid'] is None
+    assert result['key_error'] == 'cannot load key_path %s: the key is encrypted (an unencrypted key is needed)' % (
+        pki.good_encrypted_key)
+    result = run_module(MODULE, cert_path=str(pki.good.cert_path), key_path=str(pki.good.cert_path))
+    assert result['key_matches'] is False and result['key_error'].startswith(
+        'cannot load key_path %s: ' % pki.good.cert_path)
+    missing = tmp_path / 'missing-key.pem'
+    result = run_module(MODULE, cert_path=str(pki.good.cert_path), key_path=str(missing))
+    assert result['key_error'] == 'cannot read key_path %s: No such file or directory' % missing
+
+
+def test_endpoint_chain_through_intermediate(run_module, intermediate_server, pki):
+    result = run_module(MODULE, host='127.0.0.1', port=intermediate_server.port, server_name='clinical.example.org',
+                        ca_path=str(pki.ca.cert_path), cert_path=str(pki.intermediate_fullchain))
+    assert result['rc'] == 0, result['msg']
+    assert result['chain_valid'] is True and result['served_matches_file'] is True
+    assert result['issuer']['commonName'] == 'CBDD Test Intermediate'
+    result = run_module(MODULE, host='127.0.0.1', port=intermediate_server.port, ca_path=str(pki.other_ca.cert_path))
+    assert result['failed'] is True and result['chain_error'] == 'unable to get local issuer certificate'
+
+
+def test_invalid_pem_certificate(run_module, tmp_path):
+    broken = tmp_path / 'broken.pem'
+    broken.write_text('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
+    result = run_module(MODULE, cert_path=str(broken))
+    assert result['failed'] is True and result['msg'].startswith('%s: %s: invalid PEM certificate' % (broken, broken))
+    empty = tmp_path / 'empty.pem'
+    empty.write_text('no certificate here\n')
+    result = run_module(MODULE, cert_path=str(empty))
+    assert result['failures'] == ['%s: no PEM certificate found' % empty]
+
+
+def test_missing_cryptography_fails_with_the_install_command(run_module, pki):
+    result = run_module(MODULE, with_packages=False, cert_path=str(pki.good.cert_path))
+    assert result['failed'] is True
+    assert result['msg'].startswith(
+        'python3-cryptography is required on the managed host: apt install python3-cryptography. '
+        'Failed to import the required Python library (cryptography)')
