@@ -18,12 +18,13 @@ export CBDD_IMAGE_DIR ?= $(CACHE_DIR)/images
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help engine venv images sandbox deploy lint syntax unit integration molecule test clean
+.PHONY: help engine venv images sandbox deploy fleet lint syntax unit integration molecule test clean
 
 help:
 	@echo "make deploy   run the stack on the local sandbox (https://127.0.0.1:8443/health)"
 	@echo "make test     lint, syntax checks, unit tests, integration tests on the sandbox, molecule"
-	@echo "make sandbox  create/reuse the sandbox target host;  make clean  remove it"
+	@echo "make fleet    a production-shaped fleet (3 app hosts, 1 monitoring host) deployed (inventories/fleet)"
+	@echo "make sandbox  create/reuse the sandbox target host;  make clean  remove it and the fleet"
 
 engine:
 	@files/scripts/docker-engine
@@ -55,6 +56,14 @@ deploy: venv sandbox
 	@echo "HTTP (redirects to HTTPS):                  http://127.0.0.1:8080/"
 	@echo "SSH to the sandbox host:                    ssh -i .sandbox/cbdd-sandbox/id_ed25519 -p 2222 deploy@127.0.0.1"
 
+# The fleet sandbox: production's shape (inventories/fleet: production's groups and group_vars).
+fleet: venv engine images
+	@files/scripts/fleet up
+	ansible-playbook -i inventories/fleet playbooks/deploy.yml
+	@echo
+	@echo "Fleet app hosts (through nginx, TLS): https://127.0.0.1:8511/health .. :8513/health"
+	@echo "SSH: ssh -i .sandbox/fleet-app-1/id_ed25519 -p 2311 deploy@127.0.0.1 (fleet-mon-1: port 2301)"
+
 lint: venv
 	yamllint --strict .
 	ansible-lint --offline
@@ -81,5 +90,6 @@ test: lint syntax unit integration molecule
 
 clean:
 	-files/scripts/sandbox down
+	-files/scripts/fleet down
 	-@for s in $(SCENARIOS); do molecule destroy -s $$s >/dev/null 2>&1; docker volume rm -f cbdd-mol-$$s-docker >/dev/null 2>&1; done
 	rm -rf .cache

@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+RELEASE_STATE = "/var/lib/cbdd/app/release.json"
+# The paths a fingerprint covers (Sandbox.fingerprint). /var/lib/cbdd/backup/archives is left out only
+# because the daily timer may add an archive at any time; its metric and state file are in.
+FINGERPRINTED = " ".join([
+    "/opt/clinical-bdd-creator", "/var/lib/cbdd/app", "/var/lib/cbdd/textfile", "/var/lib/cbdd/maintenance",
+    "/etc/systemd/system", "/etc/ssh", "/etc/nftables.conf", "/etc/nftables.d", "/etc/fail2ban", "/etc/docker",
+    "/etc/apt/apt.conf.d", "/etc/apt/sources.list.d", "/etc/sysctl.d", "/etc/cbdd-backup", "/home/deploy/.ssh",
+])
 
 
 @dataclass
@@ -32,6 +40,34 @@ class Sandbox:
         """Run a command on the sandbox host (as root) and return its CompletedProcess."""
         return subprocess.run(["docker", "exec", self.name, *argv], check=check,
                               capture_output=True, text=True)
+
+    def release(self):
+        """The app role's release state on the host: {live: {...}, previous: {...}, history: [...]}."""
+        return json.loads(self.exec("cat", RELEASE_STATE).stdout)
+
+    def live_app(self):
+        """Name of the live app container (blue/green slot) from the release state."""
+        return self.release()["live"]["container"]
+
+    def fingerprint(self):
+        """What a run may change on the host: every container (id, image, state, start time), every
+        network and volume, and every file (path, mode, owner, size, mtime, sha256) of the service,
+        the release state, the deploy lock, the units, sshd, the firewall, fail2ban, apt and Docker
+        configuration, and the deploy user's authorized_keys (not the app's logs/, which every request
+        writes to). Equal fingerprints: nothing changed."""
+        script = (
+            "docker ps -a --format '{{.ID}} {{.Names}} {{.Image}} {{.State}}' | sort;"
+            " for c in $(docker ps -aq); do docker inspect -f '{{.Name}} {{.State.StartedAt}}' $c; done | sort;"
+            " docker network ls --format '{{.Name}}' | sort; docker volume ls --format '{{.Name}}' | sort;"
+            " find %s -xdev -path '*/logs' -prune -o \\( -type f -o -type l -o -type d \\) -printf '%%p %%m %%u:%%g %%s %%T@\\n'"
+            " 2>/dev/null | sort;"
+            " find %s -xdev -path '*/logs' -prune -o -type f -exec sha256sum {} + 2>/dev/null | sort") % (FINGERPRINTED, FINGERPRINTED)
+        return self.exec("sh", "-c", script).stdout
+
+    def app_containers(self, running_only=False):
+        """Names of the app slot containers on the host (the kept previous release is stopped)."""
+        argv = ["docker", "ps", "--format", "{{.Names}}"] + ([] if running_only else ["-a"])
+        return sorted(n for n in self.exec(*argv).stdout.split() if n.startswith("clinical-bdd-creator"))
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""Backup and restore (issue #7) on the sandbox, against a real S3 API endpoint.
+"""Backup and restore on the sandbox, against a real S3 API endpoint.
 
-S3 here is a STAND-IN: moto in server mode (ThreadedMotoServer) on the control node's
-127.0.0.1:19000+offset, because no S3 server package can be installed on these machines. The
-sandbox host reaches it on ITS OWN loopback through an SSH reverse tunnel opened by the `tunnel`
-fixture (ssh -R 127.0.0.1:P:127.0.0.1:P with the sandbox's key), so the host's backup service talks
-to "a remote S3 endpoint" exactly as in production; no non-loopback address is used.
+S3 here is a STAND-IN: moto in server mode, because no S3 server package can be installed on these
+machines. files/scripts/sandbox runs it as the container <sandbox>-s3 on the sandbox's private
+network (the host reaches it as http://<sandbox>-s3:5000, exactly as `make deploy` configures it;
+no tunnel, which a hardened sshd forbids) and publishes it on the control node's 127.0.0.1:19000+offset,
+where these tests read the bucket with boto3.
 """
 import hashlib
 import json
@@ -15,7 +15,6 @@ import urllib.request
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from conftest import REPO
 
@@ -23,8 +22,8 @@ BUCKET = "cbdd-backups"
 ROOT = "/opt/clinical-bdd-creator"
 ARCHIVES = "/var/lib/cbdd/backup/archives"
 SAFETY = "/var/lib/cbdd/backup/safety"
-# group_vars/all/main.yml puts the metric into the node exporter's textfile folder.
-BACKUP_METRICS_FILE = ROOT + "/monitoring/prometheus/textfile/cbdd_backup.prom"
+# group_vars/all/main.yml puts the metric into the node exporter's textfile folder (every host runs one).
+BACKUP_METRICS_FILE = "/var/lib/cbdd/textfile/cbdd_backup.prom"
 HOST = "sandbox"  # inventory_hostname_short: in archive names and keys
 
 
@@ -35,58 +34,11 @@ def s3_port(sandbox):
 
 @pytest.fixture(scope="module")
 def s3(s3_port):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
-    server.start()
+    """boto3 on the sandbox's S3 stand-in (the bucket exists: files/scripts/sandbox creates it)."""
     client = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % s3_port, region_name="us-east-1",
                           aws_access_key_id="moto-standin", aws_secret_access_key="moto-standin")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    server.stop()
-
-
-class Tunnel:
-    """ssh -R: the sandbox's 127.0.0.1:port forwards to the control node's 127.0.0.1:port."""
-
-    def __init__(self, sandbox, port):
-        self.sandbox, self.port, self.proc = sandbox, port, None
-
-    def start(self):
-        state = REPO / ".sandbox" / self.sandbox.name
-        self.proc = subprocess.Popen(
-            ["ssh", "-N", "-i", str(state / "id_ed25519"), "-p", str(2222 + self.sandbox.offset),
-             "-o", "UserKnownHostsFile=%s" % (state / "known_hosts"), "-o", "StrictHostKeyChecking=yes",
-             "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no",
-             "-o", "ControlPath=none", "-R", "127.0.0.1:%d:127.0.0.1:%d" % (self.port, self.port),
-             "deploy@127.0.0.1"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(50):
-            if self.open_on_host():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("ssh -R failed: %s" % self.proc.stderr.read().decode())
-            time.sleep(0.2)
-        raise RuntimeError("tunnel to 127.0.0.1:%d did not come up on the sandbox" % self.port)
-
-    def open_on_host(self):
-        probe = "import socket; socket.create_connection(('127.0.0.1', %d), 2).close()" % self.port
-        return self.sandbox.exec("python3", "-c", probe, check=False).returncode == 0
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        for _ in range(50):
-            if not self.open_on_host():
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the tunnel's listener is still open on the sandbox")
-
-
-@pytest.fixture(scope="module")
-def tunnel(sandbox, s3, s3_port):
-    tun = Tunnel(sandbox, s3_port)
-    tun.start()
-    yield tun
-    tun.stop()
+    client.head_bucket(Bucket=BUCKET)
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +62,6 @@ def started_at(sandbox, container):
     return sandbox.exec("docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container).stdout.strip()
 
 
-def app_containers(sandbox):
-    out = sandbox.exec("docker", "ps", "--filter", "name=clinical-bdd-creator", "--format", "{{.Names}}").stdout
-    return sorted(out.split())
-
-
 def health_ok(sandbox):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -134,7 +81,7 @@ def run_backup(run_playbook):
     return run
 
 
-def test_backup_uploads_encrypted_archive_under_expected_key(role_run, run_playbook, sandbox, s3, tunnel):
+def test_backup_uploads_encrypted_archive_under_expected_key(role_run, run_playbook, sandbox, s3):
     before = set(remote_names(s3))
     run = run_backup(run_playbook)
     new = sorted(set(remote_names(s3)) - before)
@@ -175,7 +122,7 @@ def test_role_rerun_changes_nothing(role_run):
     assert role_run.recap["sandbox"]["changed"] == 0, role_run.stdout[-3000:]
 
 
-def test_restore_round_trip_gives_byte_identical_files(run_playbook, sandbox, s3, tunnel):
+def test_restore_round_trip_gives_byte_identical_files(run_playbook, sandbox, s3):
     run_backup(run_playbook)
     latest = remote_names(s3)[-1]
     before = host_files(sandbox)
@@ -189,8 +136,9 @@ def test_restore_round_trip_gives_byte_identical_files(run_playbook, sandbox, s3
     assert run.rc == 0, run.stdout[-5000:]
     assert '"chosen": "%s"' % latest in run.stdout or "chosen: %s" % latest in run.stdout, run.stdout[-5000:]
     assert host_files(sandbox) == before
-    assert "TASK [backup : Reload nginx]" in run.stdout
-    assert "TASK [backup : Restart the application containers]" in run.stdout
+    assert "TASK [nginx_ssl : Reload nginx gracefully]" in run.stdout
+    # config/ and .env came back as they were: the app role finds them identical to the live release
+    assert "TASK [app : Read the live release's definition and the files to adopt]" in run.stdout
     assert started_at(sandbox, "cbdd-nginx") == nginx_before  # reloaded, not restarted
     assert health_ok(sandbox)
     assert sandbox.exec("sh", "-c", "ls %s | grep -c manifest.json" % SAFETY).stdout.strip() != "0"
@@ -201,7 +149,7 @@ def test_restore_round_trip_gives_byte_identical_files(run_playbook, sandbox, s3
     assert again.recap["sandbox"]["changed"] == 0
 
 
-def test_corrupted_archive_is_refused_and_nothing_changes(run_playbook, sandbox, s3, tunnel):
+def test_corrupted_archive_is_refused_and_nothing_changes(run_playbook, sandbox, s3):
     run_backup(run_playbook)
     name = remote_names(s3)[-1]
     key = "clinical-bdd/%s/%s" % (HOST, name)
@@ -213,7 +161,7 @@ def test_corrupted_archive_is_refused_and_nothing_changes(run_playbook, sandbox,
     try:
         before = host_files(sandbox)
         safety_before = sandbox.exec("sh", "-c", "ls %s 2>/dev/null || true" % SAFETY).stdout
-        containers_before = [started_at(sandbox, c) for c in ["cbdd-nginx"] + app_containers(sandbox)]
+        containers_before = [started_at(sandbox, c) for c in ["cbdd-nginx"] + sandbox.app_containers()]
         run = run_playbook("playbooks/restore.yml", {"restore_backup": name, "restore_source": "s3"})
         assert run.rc != 0
         assert "RESTORE REFUSED for %s" % name in run.stdout
@@ -222,12 +170,12 @@ def test_corrupted_archive_is_refused_and_nothing_changes(run_playbook, sandbox,
         assert run.recap["sandbox"]["changed"] == 0
         assert host_files(sandbox) == before
         assert sandbox.exec("sh", "-c", "ls %s 2>/dev/null || true" % SAFETY).stdout == safety_before
-        assert [started_at(sandbox, c) for c in ["cbdd-nginx"] + app_containers(sandbox)] == containers_before
+        assert [started_at(sandbox, c) for c in ["cbdd-nginx"] + sandbox.app_containers()] == containers_before
     finally:
         sandbox.exec("sed", "-i", "/^# after the backup$/d", "%s/config/production.ini" % ROOT)
 
 
-def test_failed_restore_puts_the_safety_copy_back(run_playbook, sandbox, s3, tunnel):
+def test_failed_restore_puts_the_safety_copy_back(run_playbook, sandbox, s3):
     """A backup whose nginx configuration nginx -t rejects: the restore fails, the files return."""
     conf = "%s/nginx/conf.d/cbdd.conf" % ROOT
     original = sandbox.exec("cat", conf).stdout
@@ -247,10 +195,12 @@ def test_failed_restore_puts_the_safety_copy_back(run_playbook, sandbox, s3, tun
     assert health_ok(sandbox)
 
 
-def test_endpoint_down_fails_clearly_and_keeps_local_archive(run_playbook, sandbox, s3_port, tunnel):
-    endpoint = "http://127.0.0.1:%d" % s3_port
+def test_endpoint_down_fails_clearly_and_keeps_local_archive(run_playbook, sandbox):
+    """The S3 endpoint unreachable (its container taken off the sandbox's network: moto keeps its data)."""
+    endpoint = "http://%s-s3:5000" % sandbox.name
     count = int(sandbox.exec("sh", "-c", "ls %s | grep -c 'tar.gz$' || true" % ARCHIVES).stdout.strip() or 0)
-    tunnel.stop()
+    network, standin = "%s-net" % sandbox.name, "%s-s3" % sandbox.name
+    subprocess.run(["docker", "network", "disconnect", network, standin], check=True)
     try:
         run = run_playbook("playbooks/backup.yml")
         assert run.rc != 0
@@ -262,6 +212,14 @@ def test_endpoint_down_fails_clearly_and_keeps_local_archive(run_playbook, sandb
         prom = sandbox.exec("cat", BACKUP_METRICS_FILE).stdout
         assert "cbdd_backup_last_run_success 0" in prom
     finally:
-        tunnel.start()
+        subprocess.run(["docker", "network", "connect", network, standin], check=True)
     run_backup(run_playbook)  # the endpoint back: the next run succeeds, the unit recovers
     assert sandbox.exec("systemctl", "is-failed", "cbdd-backup.service", check=False).stdout.strip() != "failed"
+
+
+def test_backup_of_a_misspelt_service_is_refused(run_playbook):
+    """A run that did not do what was asked fails: an unknown unit is not 'backup done'."""
+    run = run_playbook("playbooks/backup.yml", {"backup_service_name": "cbdd-bakup"})
+    assert run.rc != 0
+    assert "did NOT run" in run.stdout and "backup_service_name" in run.stdout, run.stdout[-2000:]
+    assert "backup done" not in run.stdout

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.parametrize("env", ["local", "staging", "production"])
+@pytest.mark.parametrize("env", ["local", "fleet", "staging", "production"])
 def test_top_level_group_vars_loaded_for_every_inventory(env):
     out = subprocess.run(["ansible-inventory", "-i", str(REPO / "inventories" / env), "--list"],
                          cwd=REPO, check=True, capture_output=True, text=True).stdout
@@ -21,15 +21,33 @@ def test_top_level_group_vars_loaded_for_every_inventory(env):
         assert hv.get("cbdd_root") == "/opt/clinical-bdd-creator", host
 
 
-def test_environment_values_override_project_values():
-    out = subprocess.run(["ansible", "-i", str(REPO / "inventories/production"), "all", "-m",
-                          "ansible.builtin.debug", "-a", "var=cbdd_server_name", "-o"],
+@pytest.mark.parametrize("env, expected", [("local", "sandbox"), ("fleet", "fleet"), ("staging", "staging"),
+                                           ("production", "production")])
+def test_environment_values_override_project_values(env, expected):
+    """cbdd_environment is empty in group_vars/all/main.yml (and refused empty): each inventory's own
+    environment file must set it, and win over the project file."""
+    project = (REPO / "group_vars/all/main.yml").read_text()
+    assert '\ncbdd_environment: ""\n' in project
+    out = subprocess.run(["ansible", "-i", str(REPO / "inventories" / env), "all", "-m",
+                          "ansible.builtin.debug", "-a", "var=cbdd_environment", "-o"],
                          cwd=REPO, check=True, capture_output=True, text=True).stdout
-    assert '"cbdd_server_name": "clinical-bdd.example.org"' in out
-    out = subprocess.run(["ansible", "-i", str(REPO / "inventories/local"), "all", "-m",
-                          "ansible.builtin.debug", "-a", "var=cbdd_server_name", "-o"],
-                         cwd=REPO, check=True, capture_output=True, text=True).stdout
-    assert '"cbdd_server_name": "clinical-bdd.local"' in out
+    values = [line for line in out.splitlines() if "cbdd_environment" in line]
+    assert values and all('"cbdd_environment": "%s"' % expected in line for line in values), out
+
+
+def test_fleet_inventory_is_productions_shape():
+    """inventories/fleet: production's groups and production's own environment file (a link)."""
+    fleet = REPO / "inventories/fleet/group_vars/all/010_production.yml"
+    assert fleet.is_symlink() and fleet.resolve() == (REPO / "inventories/production/group_vars/all/production.yml").resolve()
+    shape = {}
+    for env in ("fleet", "production"):
+        out = subprocess.run(["ansible-inventory", "-i", str(REPO / "inventories" / env), "--list"],
+                             cwd=REPO, check=True, capture_output=True, text=True).stdout
+        data = json.loads(out)
+        shape[env] = {group: bool(data.get(group, {}).get("hosts")) for group in ("app_servers", "monitoring")}
+        app = set(data["app_servers"]["hosts"])
+        assert not app & set(data["monitoring"]["hosts"]), "%s: a monitoring host is also an app host" % env
+    assert shape["fleet"] == shape["production"] == {"app_servers": True, "monitoring": True}
 
 
 def test_health_through_nginx_from_control_node(sandbox):

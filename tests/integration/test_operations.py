@@ -1,5 +1,5 @@
-"""Operations playbooks (issue #8) against the sandbox: stop/start/restart, logs, renew-cert,
-maintenance. Each test leaves the stack deployed and healthy (other tests run after these)."""
+"""Operations playbooks against the sandbox: stop/start/restart, logs, renew-cert, maintenance.
+Each test leaves the stack deployed and healthy (other tests run after these)."""
 import datetime
 import email
 import email.policy
@@ -30,13 +30,9 @@ def events_since(sandbox, name, since):
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def app_containers(sandbox):
-    out = sandbox.exec("docker", "ps", "-a", "--format", "{{.Names}}").stdout.split()
-    return sorted(n for n in out if n.startswith("clinical-bdd-creator"))
-
-
 def stack_containers(sandbox):
-    return ["cbdd-nginx"] + app_containers(sandbox)
+    """The containers that serve: nginx and the live app slot (the kept previous release is stopped)."""
+    return ["cbdd-nginx", sandbox.live_app()]
 
 
 def health(sandbox, timeout=10):
@@ -66,7 +62,7 @@ def test_stop_rejects_unknown_mode_before_any_change(run_playbook, sandbox):
 def test_stop_rejects_unknown_service(run_playbook):
     run = run_playbook("playbooks/stop.yml", {"service": "database"})
     assert run.rc != 0
-    assert "service (maintenance_service) must be one of all, nginx, app, prometheus, grafana" in run.stdout
+    assert "service must be one of all, nginx, app, grafana, prometheus, node_exporter (got 'database')" in run.stdout
     assert run.recap["sandbox"]["changed"] == 0
 
 
@@ -84,7 +80,7 @@ def test_stop_mode_stops_everything_keeps_data_and_start_restores(run_playbook, 
         for name in containers:
             # stopped, not removed
             assert inspect(sandbox, name, "{{.State.Status}}") == "exited", name
-        app = app_containers(sandbox)[0]
+        app = sandbox.live_app()
         exit_code = int(inspect(sandbox, app, "{{.State.ExitCode}}"))
         # nginx first: it was already down when the app stopped
         assert finished_at(sandbox, "cbdd-nginx") < finished_at(sandbox, app)
@@ -126,7 +122,7 @@ def test_stop_one_service_leaves_the_others(run_playbook, sandbox):
         run = run_playbook("playbooks/stop.yml", {"service": "nginx", "stop_mode": "force"})
         assert run.rc == 0, run.stdout[-3000:]
         assert inspect(sandbox, "cbdd-nginx", "{{.State.Running}}") == "false"
-        assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in app_containers(sandbox))
+        assert inspect(sandbox, sandbox.live_app(), "{{.State.Running}}") == "true"
     finally:
         start = run_playbook("playbooks/start.yml", {"service": "nginx"})
     assert start.rc == 0, start.stdout[-3000:]
@@ -142,13 +138,24 @@ def test_restart_nginx_is_a_reload(run_playbook, sandbox):
     assert_healthy(sandbox)
 
 
-def test_restart_app_is_health_gated(run_playbook, sandbox):
-    app = app_containers(sandbox)[0]
-    started = inspect(sandbox, app, "{{.State.StartedAt}}")
-    run = run_playbook("playbooks/restart.yml", {"service": "app"})
+def test_restart_app_is_a_blue_green_reboot_without_failed_requests(run_playbook, sandbox):
+    import sys
+    from conftest import REPO
+    sys.path.insert(0, str(REPO / "tests/bench"))
+    from requestloop import RequestLoop
+    before = sandbox.release()
+    with RequestLoop(sandbox.https_url + "/health") as loop:
+        run = run_playbook("playbooks/restart.yml", {"service": "app"})
     assert run.rc == 0, run.stdout[-3000:]
-    assert inspect(sandbox, app, "{{.State.StartedAt}}") != started
-    assert inspect(sandbox, app, "{{.State.Health.Status}}") == "healthy"
+    summary = loop.summary()
+    assert summary["failures"] == 0 and summary["requests"] >= 50, summary
+    after = sandbox.release()
+    # the same release, booted again in the other slot; the previous release stays the rollback target
+    assert after["live"]["release_id"] == before["live"]["release_id"]
+    assert after["live"]["container"] != before["live"]["container"]
+    assert after["previous"] == before["previous"]
+    assert inspect(sandbox, after["live"]["container"], "{{.State.Health.Status}}") == "healthy"
+    assert inspect(sandbox, before["live"]["container"], "{{.State.Running}}") == "false"
     assert_healthy(sandbox)
 
 
@@ -166,7 +173,7 @@ def test_logs_since_returns_recent_lines_only(run_playbook, sandbox, tmp_path):
     assert "new-%s" % tag in app_log and "continuation-%s" % tag in app_log
     assert "old-%s" % tag not in app_log
     assert "new-%s" % tag in run.stdout  # printed as well
-    container_log = (tmp_path / ("sandbox-%s.log" % app_containers(sandbox)[0])).read_text()
+    container_log = (tmp_path / ("sandbox-%s.log" % sandbox.live_app())).read_text()
     assert "GET /health 200" in container_log
     stamps = [line.split()[0] for line in container_log.splitlines() if line.strip()]
     cutoff = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=6)).isoformat()
@@ -231,7 +238,7 @@ def test_renew_cert_is_a_noop_while_fresh(run_playbook, sandbox):
     before = served_fingerprint(sandbox)
     run = run_playbook("playbooks/renew-cert.yml", {"renew_if_expiring_within_days": 30})
     assert run.rc == 0, run.stdout[-3000:]
-    assert "Certificate not renewed" in run.stdout
+    assert "Not renewed" in run.stdout
     assert run.recap["sandbox"]["changed"] == 0
     assert served_fingerprint(sandbox) == before
 
@@ -245,8 +252,8 @@ def test_renew_cert_refuses_mismatched_key(run_playbook, sandbox, tmp_path):
     run = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "bad.crt"),
                                                     "renew_key_src": str(tmp_path / "bad.key")})
     assert run.rc != 0
-    assert "Certificate renewal REFUSED" in run.stdout
-    assert "key" in run.stdout.split("Certificate renewal REFUSED", 1)[1][:600].lower()
+    assert "Certificate REFUSED" in run.stdout
+    assert "key" in run.stdout.split("Certificate REFUSED", 1)[1][:600].lower()
     assert served_fingerprint(sandbox) == before
     assert file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem") == live
     listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
@@ -263,7 +270,7 @@ def test_renew_cert_installs_a_ca_signed_pair_and_refuses_a_foreign_chain(run_pl
     refused = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "foreign.crt"),
                                                         "renew_key_src": str(tmp_path / "foreign.key"),
                                                         "renew_ca_src": str(tmp_path / "ca.crt")})
-    assert refused.rc != 0 and "Certificate renewal REFUSED" in refused.stdout
+    assert refused.rc != 0 and "Certificate REFUSED" in refused.stdout
     assert served_fingerprint(sandbox) == before
     run = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "leaf.crt"),
                                                     "renew_key_src": str(tmp_path / "leaf.key"),
@@ -398,7 +405,8 @@ def test_maintenance_window_notifies_start_and_completion(run_playbook, sandbox,
     fmt = "%Y-%m-%d %H:%M UTC"
     assert (datetime.datetime.strptime(end, fmt) - datetime.datetime.strptime(begin, fmt)).total_seconds() == 45 * 60
     assert begin in start["Subject"]
-    assert "Services Affected: nginx, app" in text
+    # the sandbox runs every service of the catalogue (one all-in-one host)
+    assert "Services Affected: nginx, app, grafana, prometheus, node_exporter" in text
     assert "- Weekly: log rotation and cleanup" in text and "- Docker cleanup:" in text
     assert "Status: All services are healthy." in body_of(done)
     assert [p["event"] for p in posted] == ["start", "complete"]
@@ -407,25 +415,67 @@ def test_maintenance_window_notifies_start_and_completion(run_playbook, sandbox,
     assert sandbox.exec("test", "-e", logs + "/clinical_bdd.log.5", check=False).returncode != 0
     assert sandbox.exec("test", "-e", logs + "/clinical_bdd.log.1", check=False).returncode == 0
     sandbox.exec("rm", "-f", logs + "/clinical_bdd.log.1")
-    assert sandbox.exec("sh", "-c", "ls /var/lib/cbdd/maintenance/rollback-*.tar.gz").returncode == 0
+    # the rollback point of the window (a snapshot of config/, .env, nginx/ with its manifest)
+    assert sandbox.exec("sh", "-c", "ls /var/lib/cbdd/maintenance/cbdd-config-safety-*.tar.gz").returncode == 0
+    # prune kept the previous release's container (the instant rollback)
+    assert len(sandbox.app_containers()) == 2, sandbox.app_containers()
     assert_healthy(sandbox)
 
 
-def test_maintenance_failure_rolls_back_and_sends_incident(run_playbook, sandbox, smtp_server):
+BROKEN_APT = "/etc/apt/sources.list.d/cbdd-test-unreachable.list"
+
+
+@pytest.fixture
+def unreachable_apt_source(sandbox):
+    """A failure injected from outside the roles: an apt source nobody answers (loopback port 9), so
+    the monthly task's apt update fails, as it would with a mirror down."""
+    sandbox.exec("sh", "-c", "echo 'deb http://127.0.0.1:9/debian bookworm main' > %s" % BROKEN_APT)
+    try:
+        yield
+    finally:
+        sandbox.exec("rm", "-f", BROKEN_APT)
+
+
+def other_version(version):
+    return "1.0.0" if version == "1.1.0" else "1.1.0"
+
+
+def test_failed_window_returns_to_the_release_from_before_and_says_so(run_playbook, sandbox, smtp_server,
+                                                                      unreachable_apt_source):
+    import subprocess
+    from conftest import REPO
     port, messages = smtp_server
+    before = sandbox.release()["live"]
+    upgrade = other_version(before["version"])
+    subprocess.run([str(REPO / "files/images/build"), "app", upgrade], check=True, stdout=subprocess.DEVNULL)
+    # quarterly upgrades the app, then monthly fails: the window must come back to the release before it
     run = run_playbook("playbooks/maintenance.yml", maintenance_vars(
-        port, maintenance_tasks=["weekly"], maintenance_force_failure=True))
+        port, maintenance_tasks=["quarterly", "monthly"], maintenance_upgrade_app_version=upgrade))
     assert run.rc != 0
-    assert "Roll back to the state before the window" in run.stdout
+    assert "Return the app to the release from before the window" in run.stdout
+    after = sandbox.release()["live"]
+    assert after["release_id"] == before["release_id"], (before, after)
+    assert health(sandbox)[1]["version"] == before["version"]
     mails = messages()
     subjects = [m["Subject"] for m in mails]
     assert len(mails) == 2 and subjects[0].startswith("Scheduled Maintenance:"), subjects
-    assert subjects[1].startswith("INCIDENT: Clinical BDD Creator - Level 2 (Medium) - Maintenance failed at"), subjects
+    assert subjects[1].startswith("INCIDENT: Clinical BDD Creator - Level 1 (Low) - Maintenance failed on sandbox at"), subjects
     incident = body_of(mails[1])
-    assert "Status: Rolled back to the previous version" in incident
-    assert "maintenance_force_failure" in incident
-    # the rollback started the app the broken task had stopped, and health is back
-    assert all(inspect(sandbox, n, "{{.State.Running}}") == "true" for n in stack_containers(sandbox))
+    assert ("Status: Rolled back: app back to release %s (version %s)" % (before["release_id"], before["version"])) in incident, incident
+    assert "apt" in incident.lower() or "update" in incident.lower(), incident
+    assert_healthy(sandbox)
+
+
+def test_failed_window_with_nothing_changed_says_nothing_to_roll_back(run_playbook, sandbox, smtp_server,
+                                                                      unreachable_apt_source):
+    port, messages = smtp_server
+    before = sandbox.release()["live"]
+    run = run_playbook("playbooks/maintenance.yml", maintenance_vars(port, maintenance_tasks=["monthly"]))
+    assert run.rc != 0
+    incident = body_of(messages()[-1])
+    assert "Status: Nothing to roll back: the live release is unchanged (version %s)" % before["version"] in incident, incident
+    assert "Rolled back" not in incident
+    assert sandbox.release()["live"]["release_id"] == before["release_id"]
     assert_healthy(sandbox)
 
 

@@ -1,10 +1,11 @@
-"""Zero-downtime rollout (issue 3): a new version goes live with 0 failed requests, a broken or
-mislabelled release fails the play while the old version keeps answering, the deploy lock holds,
-a same-version re-run changes nothing, and rollback.yml returns to the previous version.
+"""Zero-downtime rollout: a new version goes live with 0 failed requests, a broken or mislabelled
+release fails the play while the old version keeps answering (and the live release's config is
+untouched), the deploy lock holds, a same-version re-run changes nothing, and rollback.yml returns to
+the previous release (its image and config) from the kept container.
 
-Tests run in file order and leave the inventory's version (1.0.0) live. Each runs the app play of
-playbooks/deploy.yml alone (tests/bench/rollout_downtime's app_play_file) while a request loop
-fires HTTPS requests at /health through nginx.
+Tests run in file order and leave 1.0.0 live. Each runs the rollout plays of playbooks/deploy.yml
+(tests/bench/rollout_downtime's app_play_file) while a request loop fires HTTPS requests at /health
+through nginx.
 """
 import importlib.machinery
 import importlib.util
@@ -21,8 +22,8 @@ _spec = importlib.util.spec_from_loader("rollout_downtime", _loader)
 bench = importlib.util.module_from_spec(_spec)
 _loader.exec_module(bench)
 
-FACTS = "/etc/ansible/facts.d/cbdd_app.fact"
-LOCK = "/var/lib/cbdd/deploy.lock"
+LOCK = "/var/lib/cbdd/app/deploy.lock"
+ROOT = "/opt/clinical-bdd-creator"
 
 
 def build(version, broken=False):
@@ -41,17 +42,20 @@ def health_url(sandbox):
     return sandbox.https_url + "/health"
 
 
-def facts(sandbox):
-    return json.loads(sandbox.exec("cat", FACTS).stdout)
-
-
-def app_containers(sandbox):
-    out = sandbox.exec("docker", "ps", "-a", "--format", "{{.Names}} {{.Image}}").stdout.split("\n")
+def running_apps(sandbox):
+    out = sandbox.exec("docker", "ps", "--format", "{{.Names}} {{.Image}}").stdout.split("\n")
     return [line for line in out if line.startswith("clinical-bdd-creator")]
 
 
-def test_start_from_the_inventory_version(run_playbook, app_play, health_url):
-    run = run_playbook(str(app_play))
+def live_files(sandbox):
+    """What the live container reads: its release folder's config and .env (sha256), from its mounts."""
+    live = sandbox.release()["live"]
+    folder = "%s/releases/%s" % (ROOT, live["release_id"])
+    return sandbox.exec("sh", "-c", "sha256sum %s/config/production.ini %s/.env" % (folder, folder)).stdout
+
+
+def test_start_from_version_1_0_0(run_playbook, app_play, health_url):
+    run = run_playbook(str(app_play), {"app_version": "1.0.0"})
     assert run.rc == 0, run.stdout[-3000:]
     assert bench.live_version(health_url) == "1.0.0"
 
@@ -66,23 +70,31 @@ def test_new_version_goes_live_without_failed_requests(run_playbook, app_play, s
     assert summary["requests"] >= 100, summary
     assert set(summary["versions"]) == {"1.0.0", "1.1.0"}, summary
     assert bench.live_version(health_url) == "1.1.0"
-    state = facts(sandbox)
-    assert state["live_version"] == "1.1.0" and state["previous_version"] == "1.0.0", state
-    running = app_containers(sandbox)
-    assert len(running) == 1 and running[0] == "%s local/cbdd-app:1.1.0" % state["live_container"], running
+    state = sandbox.release()
+    assert state["live"]["version"] == "1.1.0" and state["previous"]["version"] == "1.0.0", state
+    running = running_apps(sandbox)
+    assert running == ["%s local/cbdd-app:1.1.0" % state["live"]["container"]], running
+    # the previous release's container is kept, stopped: an instant rollback
+    assert len(sandbox.app_containers()) == 2, sandbox.app_containers()
 
 
 def test_same_version_rerun_changes_nothing(run_playbook, app_play):
     run = run_playbook(str(app_play), {"app_version": "1.1.0"})
     assert run.rc == 0, run.stdout[-3000:]
     assert run.recap["sandbox"]["changed"] == 0, run.recap
+    # without a version the live one stays: also a no-op
+    run = run_playbook(str(app_play))
+    assert run.rc == 0 and run.recap["sandbox"]["changed"] == 0, run.recap
 
 
 def test_broken_release_fails_and_old_version_keeps_answering(run_playbook, app_play, sandbox, health_url):
     build("9.9.9-broken", broken=True)
     upstream_before = sandbox.exec("cat", "/opt/clinical-bdd-creator/nginx/conf.d/cbdd-upstream.inc").stdout
+    files_before = live_files(sandbox)
     with bench.RequestLoop(health_url) as loop:
-        run = run_playbook(str(app_play), {"app_version": "9.9.9-broken", "app_health_deadline": 15})
+        # a new config value too: the failed release must not change what the live container reads
+        run = run_playbook(str(app_play), {"app_version": "9.9.9-broken", "app_health_deadline": 15,
+                                           "app_env": {"CBDD_TEST_SETTING": "from-the-broken-release"}})
     assert run.rc != 0
     assert "version 9.9.9-broken FAILED its health gate" in run.stdout, run.stdout[-3000:]
     assert "Version 1.1.0 stays live" in run.stdout, run.stdout[-3000:]
@@ -91,8 +103,10 @@ def test_broken_release_fails_and_old_version_keeps_answering(run_playbook, app_
     assert summary["failures"] == 0, summary
     assert summary["versions"] == {"1.1.0": summary["requests"]}, summary
     assert sandbox.exec("cat", "/opt/clinical-bdd-creator/nginx/conf.d/cbdd-upstream.inc").stdout == upstream_before
-    assert len(app_containers(sandbox)) == 1, app_containers(sandbox)
-    assert facts(sandbox)["live_version"] == "1.1.0"
+    assert len(running_apps(sandbox)) == 1, running_apps(sandbox)
+    assert sandbox.release()["live"]["version"] == "1.1.0"
+    assert live_files(sandbox) == files_before
+    assert "from-the-broken-release" not in sandbox.exec("cat", ROOT + "/.env").stdout
     assert sandbox.exec("test", "-e", LOCK, check=False).returncode != 0, "lock left behind"
 
 
@@ -123,17 +137,24 @@ def test_deploy_lock_blocks_a_second_deploy_and_reports_a_stale_one(run_playbook
         run = run_playbook(str(app_play), {"app_version": "1.0.0"})
         assert run.rc != 0
         assert "STALE deploy lock" in run.stdout and "app_deploy_lock_break=true" in run.stdout, run.stdout[-2000:]
-        assert facts(sandbox)["live_version"] == "1.1.0"
+        assert sandbox.release()["live"]["version"] == "1.1.0"
     finally:
         sandbox.exec("rm", "-f", LOCK)
 
 
-def test_rollback_returns_to_previous_version_without_failed_requests(run_playbook, sandbox, health_url):
+def test_rollback_returns_to_previous_release_without_failed_requests(run_playbook, sandbox, health_url):
+    before = sandbox.release()
+    kept = [c for c in sandbox.app_containers() if c != before["live"]["container"]]
+    kept_id = sandbox.exec("docker", "inspect", "-f", "{{.Id}}", kept[0]).stdout.strip()
     with bench.RequestLoop(health_url) as loop:
         run = run_playbook("playbooks/rollback.yml")
     assert run.rc == 0, run.stdout[-3000:]
     summary = loop.summary()
     assert summary["failures"] == 0, summary
     assert bench.live_version(health_url) == "1.0.0"
-    state = facts(sandbox)
-    assert state["live_version"] == "1.0.0" and state["previous_version"] == "1.1.0", state
+    state = sandbox.release()
+    assert state["live"]["release_id"] == before["previous"]["release_id"], state
+    assert state["previous"]["release_id"] == before["live"]["release_id"], state
+    # the kept container itself came back (same container id), with its own release's config
+    assert sandbox.exec("docker", "inspect", "-f", "{{.Id}}", state["live"]["container"]).stdout.strip() == kept_id
+    assert "version = 1.0.0" in sandbox.exec("cat", ROOT + "/config/production.ini").stdout

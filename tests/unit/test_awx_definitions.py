@@ -312,15 +312,22 @@ def test_every_runbook_job_has_a_template(defs):
 
 def test_operator_choices_are_surveyed(defs):
     asked = {jt["playbook"]: {q["variable"] for q in jt["survey"]} for jt in defs["cbdd_awx_job_templates"]}
-    assert asked["playbooks/deploy.yml"] == {"app_version"}
+    assert asked["playbooks/deploy.yml"] == {"app_version", "cbdd_rolling_batch"}
     assert asked["playbooks/stop.yml"] == {"stop_mode", "service"}
-    assert asked["playbooks/maintenance.yml"] == {"maintenance_tasks"}
+    assert asked["playbooks/maintenance.yml"] == {"maintenance_tasks", "maintenance_upgrade_app_version"}
     assert asked["playbooks/restore.yml"] == {"restore_backup"}
-    assert asked["playbooks/renew-cert.yml"] == {"renew_if_expiring_within_days"}
+    assert asked["playbooks/renew-cert.yml"] == {"renew_if_expiring_within_days", "renew_cert_src", "renew_key_src", "renew_ca_src"}
     assert asked["playbooks/health.yml"] == {"health_output"}
     stop = next(jt for jt in defs["cbdd_awx_job_templates"] if jt["playbook"] == "playbooks/stop.yml")
     mode = next(q for q in stop["survey"] if q["variable"] == "stop_mode")
     assert (mode["type"], mode["choices"]) == ("multiplechoice", ["graceful", "force", "emergency"])
+    deploy = next(jt for jt in defs["cbdd_awx_job_templates"] if jt["playbook"] == "playbooks/deploy.yml")
+    version = next(q for q in deploy["survey"] if q["variable"] == "app_version")
+    # A launch with defaults must never pick a version (it would downgrade production).
+    assert version["required"] is True and "default" not in version, version
+    renew = next(jt for jt in defs["cbdd_awx_job_templates"] if jt["playbook"] == "playbooks/renew-cert.yml")
+    days = next(q for q in renew["survey"] if q["variable"] == "renew_if_expiring_within_days")
+    assert days["default"] >= 0, "a launch with defaults must not renew a fresh certificate"
     maint = next(jt for jt in defs["cbdd_awx_job_templates"] if jt["playbook"] == "playbooks/maintenance.yml")
     assert maint["survey"][0]["type"] == "multiselect"
     assert maint["survey"][0]["choices"] == ["weekly", "monthly", "quarterly", "prune"]

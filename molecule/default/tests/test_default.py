@@ -5,29 +5,41 @@ ROOT = "/opt/clinical-bdd-creator"
 NAME = "clinical-bdd.local"
 
 
-def test_docker_engine_running_with_log_rotation(host):
+def release(host):
+    return json.loads(host.file("/var/lib/cbdd/app/release.json").content_string)
+
+
+def test_containers_log_with_rotation(host):
+    """What the RUNNING containers use (docker inspect), not what daemon.json says."""
     assert host.service("docker").is_running
-    daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    assert daemon["log-driver"] == "json-file"
-    assert daemon["log-opts"] == {"max-size": "100m", "max-file": "5"}
+    for name in (release(host)["live"]["container"], "cbdd-nginx", "cbdd-prometheus"):
+        config = json.loads(host.check_output("docker inspect -f '{{json .HostConfig.LogConfig}}' %s", name))
+        assert config == {"Type": "json-file", "Config": {"max-size": "100m", "max-file": "5"}}, (name, config)
 
 
 def test_containers_running(host):
-    # The app runs in one blue/green slot, recorded in the local facts file with its version.
-    facts = json.loads(host.file("/etc/ansible/facts.d/cbdd_app.fact").content_string)
-    assert facts["live_container"] in ("clinical-bdd-creator-blue", "clinical-bdd-creator-green")
-    assert facts["live_version"] == "1.0.0"
-    for name in (facts["live_container"], "cbdd-nginx"):
+    # The app runs in one blue/green slot, recorded in the release state with its version.
+    live = release(host)["live"]
+    assert live["container"] in ("clinical-bdd-creator-blue", "clinical-bdd-creator-green")
+    assert live["version"] == "1.0.0"
+    for name in (live["container"], "cbdd-nginx"):
         state = host.check_output("docker inspect -f '{{.State.Status}}' %s", name)
         assert state == "running", name
     running = host.check_output("docker ps --format '{{.Names}}'").split()
-    assert [n for n in running if n.startswith("clinical-bdd-creator")] == [facts["live_container"]]
+    assert [n for n in running if n.startswith("clinical-bdd-creator")] == [live["container"]]
+
+
+def test_gunicorn_workers_follow_the_container_cpu_limit(host):
+    """Runbook: CPU cores x 2 + 1, counted on the container's CPU limit (2.0 -> 5), not the host's CPUs."""
+    live = release(host)["live"]["container"]
+    cmd = json.loads(host.check_output("docker inspect -f '{{json .Config.Cmd}}' %s", live))
+    assert cmd[cmd.index("--workers") + 1] == "5", cmd
+    assert host.check_output("docker inspect -f '{{.HostConfig.NanoCpus}}' %s", live) == "2000000000"
 
 
 def test_nginx_proxies_to_the_live_slot(host):
-    facts = json.loads(host.file("/etc/ansible/facts.d/cbdd_app.fact").content_string)
     include = host.file(ROOT + "/nginx/conf.d/cbdd-upstream.inc").content_string
-    assert "http://%s:3000;" % facts["live_container"] in include
+    assert "http://%s:3000;" % release(host)["live"]["container"] in include
 
 
 def test_https_health_through_nginx_with_served_certificate(host):
@@ -54,3 +66,11 @@ def test_private_key_not_world_readable(host):
     key = host.file(ROOT + "/nginx/ssl/key.pem")
     assert key.user == "root"
     assert key.mode == 0o600
+
+
+def test_self_signed_certificate_is_rsa_4096_for_the_server_name(host):
+    """The runbook's openssl command: RSA 4096, 365 days, CN = the server name."""
+    text = host.check_output("openssl x509 -in %s -noout -text", ROOT + "/nginx/ssl/cert.pem")
+    assert "Public-Key: (4096 bit)" in text, text[:400]
+    assert "CN = %s" % NAME in text or "CN=%s" % NAME in text
+    assert "DNS:%s" % NAME in text

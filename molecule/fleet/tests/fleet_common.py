@@ -1,0 +1,37 @@
+"""Shared by the fleet verify tests (testinfra)."""
+import json
+import time
+
+ROOT = "/opt/clinical-bdd-creator"
+NAME = "clinical-bdd.example.org"  # production's cbdd_server_name: the fleet uses production's group_vars
+APP_HOSTS = ["fleet-app-1", "fleet-app-2", "fleet-app-3"]
+ALL_HOSTS = APP_HOSTS + ["fleet-mon-1"]
+# The fleet's private addresses (files/scripts/fleet, inventories/fleet/hosts.yml; each host checks
+# that its inventory agrees in test_every_host.py).
+PRIVATE = {"fleet-mon-1": "10.213.7.5", "fleet-app-1": "10.213.7.11", "fleet-app-2": "10.213.7.12",
+           "fleet-app-3": "10.213.7.13"}
+
+
+def private_address(host):
+    return host.ansible.get_variables()["cbdd_private_address"]
+
+
+def listening(host):
+    """'address:port' of every listening TCP socket on the host."""
+    out = host.check_output("ss -Hltn")
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def running(host):
+    return set(host.check_output("docker ps --format '{{.Names}}'").split())
+
+
+def eventually(check, timeout=90, interval=3):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
