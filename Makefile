@@ -18,7 +18,7 @@ export CBDD_IMAGE_DIR ?= $(CACHE_DIR)/images
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help engine venv images sandbox deploy fleet lint syntax unit integration molecule test clean
+.PHONY: help engine venv images sandbox deploy fleet lint syntax unit integration molecule fleet-tests test clean
 
 help:
 	@echo "make deploy   run the stack on the local sandbox (https://127.0.0.1:8443/health)"
@@ -74,9 +74,14 @@ syntax: venv
 unit: venv images
 	pytest tests/unit
 
-# Integration tests drive the real playbooks against the sandbox (created and deployed first).
+# Integration tests drive the real playbooks against the sandbox (created and deployed first): a
+# day-2 host, reused from run to run. The fleet's tests (tests/integration/test_fleet.py) run after
+# the molecule scenario `fleet` has built and verified a fresh fleet (fleet-tests).
 integration: deploy
-	pytest tests/integration
+	pytest tests/integration --ignore=tests/integration/test_fleet.py
+
+fleet-tests: venv
+	pytest tests/integration/test_fleet.py
 
 molecule: venv images
 	@for s in $(SCENARIOS); do \
@@ -85,7 +90,7 @@ molecule: venv images
 	  molecule test -s $$s; \
 	done
 
-test: lint syntax unit integration molecule
+test: lint syntax unit integration molecule fleet-tests
 	@echo "make test: all checks passed"
 
 clean:

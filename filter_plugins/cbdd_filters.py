@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters shared by the roles (one implementation each)."""
 
+import hashlib
+import json
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -38,6 +40,18 @@ def cbdd_scrape_targets(hosts, self_name, port, local_address):
     return targets
 
 
+def cbdd_release_id(release):
+    """The id of an app release {version, ini, env, spec}: '<version>-<10 hex>', the hex being a hash
+    of everything the release is made of (same inputs, same id; a re-run finds it live)."""
+    try:
+        parts = {key: release[key] for key in ('version', 'ini', 'env', 'spec')}
+    except (KeyError, TypeError):
+        raise AnsibleFilterError('cbdd_release_id: needs a dict with version, ini, env and spec')
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode('utf-8')).hexdigest()
+    return '%s-%s' % (parts['version'], digest[:10])
+
+
 class FilterModule:
     def filters(self):
-        return {'cbdd_seconds': cbdd_seconds, 'cbdd_scrape_targets': cbdd_scrape_targets}
+        return {'cbdd_seconds': cbdd_seconds, 'cbdd_scrape_targets': cbdd_scrape_targets,
+                'cbdd_release_id': cbdd_release_id}

@@ -10,7 +10,7 @@ module: cbdd_release
 short_description: Read the live and previous release of the application on the managed host
 description:
   - The one way every playbook learns what runs (deploy, rollback, restart, maintenance, health,
-    restore). Nothing is cached: it reads the release state file written by the app role, asks the
+    restore). Nothing is cached; it reads the release state file written by the app role, asks the
     Docker Engine about both blue/green slot containers, and reads which slot nginx proxies to.
   - The truth, in this order - the container nginx proxies to (when it runs), the state file's live
     release (when its container runs), the only running slot container. A disagreement between these
@@ -40,13 +40,8 @@ options:
     description: Path of the Docker Engine API unix socket.
     type: path
     default: /var/run/docker.sock
-attributes:
-  check_mode:
-    description: Runs normally in check mode (read-only).
-    support: full
-  diff_mode:
-    description: Nothing to diff.
-    support: none
+extends_documentation_fragment:
+  - cbdd_read_only
 seealso:
   - module: cbdd_container_health
 '''
@@ -194,17 +189,17 @@ def work_out(state, containers, upstream, names):
     return live, problems
 
 
+ARGUMENT_SPEC = dict(
+    state_file=dict(type='path', default='/var/lib/cbdd/app/release.json'),
+    releases_dir=dict(type='path', required=True),
+    container_name=dict(type='str', default='clinical-bdd-creator'),
+    upstream_file=dict(type='path', default=''),
+    docker_socket=dict(type='path', default='/var/run/docker.sock'),
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state_file=dict(type='path', default='/var/lib/cbdd/app/release.json'),
-            releases_dir=dict(type='path', required=True),
-            container_name=dict(type='str', default='clinical-bdd-creator'),
-            upstream_file=dict(type='path', default=''),
-            docker_socket=dict(type='path', default='/var/run/docker.sock'),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     names = ['%s-%s' % (params['container_name'], slot) for slot in SLOTS]
     try:

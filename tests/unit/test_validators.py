@@ -154,3 +154,24 @@ def test_plugins_are_found_by_ansible_playbook(tmp_path):
                          env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": str(VENV_BIN) + ":/usr/bin:/bin",
                               "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}).stdout
     assert json.dumps([True, False, True, 300.0]) in out or "[true, false, true, 300.0]" in out, out
+
+
+def test_cbdd_release_id_is_stable_and_changes_with_any_part():
+    release = {"version": "1.4.2", "ini": "[app]\nversion = 1.4.2\n", "env": "A=1\n", "spec": {"port": 3000, "cpus": 2.0}}
+    first = F.cbdd_release_id(release)
+    assert first.startswith("1.4.2-") and len(first) == len("1.4.2-") + 10
+    assert F.cbdd_release_id(dict(reversed(list(release.items())))) == first  # key order does not matter
+    for key, value in (("ini", "[app]\nversion = 1.4.3\n"), ("env", "A=2\n"), ("spec", {"port": 3001, "cpus": 2.0})):
+        assert F.cbdd_release_id(dict(release, **{key: value})) != first, key
+    with pytest.raises(Exception):
+        F.cbdd_release_id({"version": "1"})
+
+
+def test_cbdd_scrape_targets_reach_other_hosts_on_their_private_address():
+    hosts = [{"inventory_hostname": "mon", "cbdd_private_address": "10.0.0.5"},
+             {"inventory_hostname": "app-1", "cbdd_private_address": "10.0.0.11"},
+             {"inventory_hostname": "app-6", "cbdd_private_address": "fd00::6"}]
+    assert F.cbdd_scrape_targets(hosts, "mon", 9100, "cbdd-node-exporter") == [
+        {"host": "mon", "address": "cbdd-node-exporter:9100"},
+        {"host": "app-1", "address": "10.0.0.11:9100"},
+        {"host": "app-6", "address": "[fd00::6]:9100"}]
