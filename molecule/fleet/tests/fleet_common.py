@@ -1,6 +1,11 @@
-"""Shared by the fleet verify tests (testinfra)."""
-import json
+"""Shared by the fleet verify tests (testinfra). The fleet's hosts are containers on the control
+node's engine: testinfra reaches each one with `docker exec` (docker:// hosts), so the checks run ON
+the monitoring host and ON each app host without depending on how the inventory's SSH settings are
+templated."""
 import time
+from pathlib import Path
+
+import yaml
 
 ROOT = "/opt/clinical-bdd-creator"
 NAME = "clinical-bdd.example.org"  # production's cbdd_server_name: the fleet uses production's group_vars
@@ -12,8 +17,22 @@ PRIVATE = {"fleet-mon-1": "10.213.7.5", "fleet-app-1": "10.213.7.11", "fleet-app
            "fleet-app-3": "10.213.7.13"}
 
 
+INVENTORY = Path(__file__).resolve().parents[3] / "inventories/fleet/hosts.yml"
+
+
+def name_of(host):
+    return host.backend.get_hostname()
+
+
 def private_address(host):
-    return host.ansible.get_variables()["cbdd_private_address"]
+    return PRIVATE[name_of(host)]
+
+
+def inventory_addresses():
+    """cbdd_private_address of every host in inventories/fleet/hosts.yml."""
+    data = yaml.safe_load(INVENTORY.read_text())["cbdd"]["children"]
+    return {name: (hvars or {}).get("cbdd_private_address")
+            for group in data.values() for name, hvars in group["hosts"].items()}
 
 
 def listening(host):

@@ -4,7 +4,7 @@ import json
 
 from fleet_common import NAME, ROOT, listening, private_address, running
 
-testinfra_hosts = ["ansible://fleet-app-1", "ansible://fleet-app-2", "ansible://fleet-app-3"]
+testinfra_hosts = ["docker://fleet-app-1", "docker://fleet-app-2", "docker://fleet-app-3"]
 
 
 def test_app_host_runs_the_app_and_nginx_and_no_monitoring(host):

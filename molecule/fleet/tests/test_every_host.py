@@ -1,7 +1,7 @@
 """Every fleet host (testinfra): the node exporter is published on the host's private address only."""
-from fleet_common import PRIVATE, listening, private_address, running
+from fleet_common import PRIVATE, inventory_addresses, listening, name_of, private_address, running
 
-testinfra_hosts = ["ansible://fleet-app-1", "ansible://fleet-app-2", "ansible://fleet-app-3", "ansible://fleet-mon-1"]
+testinfra_hosts = ["docker://fleet-app-1", "docker://fleet-app-2", "docker://fleet-app-3", "docker://fleet-mon-1"]
 
 
 def test_node_exporter_runs_on_every_host(host):
@@ -15,6 +15,6 @@ def test_node_exporter_is_published_on_the_private_address_only(host):
 
 
 def test_the_inventory_names_the_hosts_private_address(host):
-    name = host.backend.get_hostname()
-    assert private_address(host) == PRIVATE[name]
-    assert PRIVATE[name] in host.check_output("ip -4 -o addr show")
+    name = name_of(host)
+    assert inventory_addresses()[name] == PRIVATE[name]
+    assert " %s/" % PRIVATE[name] in host.check_output("ip -4 -o addr show")

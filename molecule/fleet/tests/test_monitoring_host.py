@@ -5,7 +5,7 @@ import json
 
 from fleet_common import ALL_HOSTS, APP_HOSTS, PRIVATE, eventually, running
 
-testinfra_hosts = ["ansible://fleet-mon-1"]
+testinfra_hosts = ["docker://fleet-mon-1"]
 
 
 def test_monitoring_host_runs_monitoring_and_no_app(host):
