@@ -65,7 +65,7 @@ def test_operator_tunnel_reaches_loopback_ui(hardened, remote, path):
     local = free_port()
     proc = subprocess.Popen(sandbox_ssh(hardened, "-N", "-o", "ExitOnForwardFailure=yes",
                                         "-L", "127.0.0.1:%d:127.0.0.1:%d" % (local, remote)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         status = None
         for _ in range(40):
@@ -85,7 +85,7 @@ def test_tunnel_to_other_destinations_and_remote_forwarding_refused(hardened):
                            text=True, timeout=60)
     assert other.returncode == 255 and "administratively prohibited" in other.stderr, other.stderr
     remote = subprocess.run(sandbox_ssh(hardened, "-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:2299:127.0.0.1:22")
-                            + ["sleep", "2"], capture_output=True, text=True, timeout=60)
+                            + ["sleep", "2"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert remote.returncode == 255 and "remote port forwarding failed" in remote.stderr, remote.stderr
     effective = hardened.exec("sshd", "-T").stdout.splitlines()
     assert "allowtcpforwarding no" in effective

@@ -72,7 +72,7 @@ def test_ssh_audit_hardened_debian_12_policy_passes(target_ip):
 def test_password_login_is_refused(target_ip):
     proc = subprocess.run(["ssh", *SSH_OPTS, "-o", "PubkeyAuthentication=no",
                            "-o", "PreferredAuthentications=password,keyboard-interactive",
-                           "deploy@%s" % target_ip, "true"], capture_output=True, text=True, timeout=30)
+                           "deploy@%s" % target_ip, "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 255
     assert "Permission denied (publickey)" in proc.stderr, proc.stderr
 
@@ -240,8 +240,9 @@ def shlex_quote(text):
 # ---- Operators' tunnels: local forwarding for the tunnel users to the listed loopback ports only.
 
 def ssh_as(user, target_ip, *options, command=(), stdin=None, timeout=30):
+    # Never the test's own stdin: ssh would leave it non-blocking for the processes after it.
     return subprocess.run(["ssh", *SSH_OPTS, "-i", KEY, *options, "%s@%s" % (user, target_ip), *command],
-                          input=stdin, capture_output=True, text=True, timeout=timeout)
+                          input=stdin if stdin is not None else "", capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +272,7 @@ def test_tunnel_user_reaches_a_listed_loopback_port_with_ssh_L(loopback_ui, targ
         local_port = s.getsockname()[1]
     proc = subprocess.Popen(["ssh", *SSH_OPTS, "-i", KEY, "-N", "-o", "ExitOnForwardFailure=yes",
                              "-L", "127.0.0.1:%d:127.0.0.1:9090" % local_port, "deploy@%s" % target_ip],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         import urllib.request
         status = None
@@ -320,7 +321,8 @@ def test_legal_banner_is_shown_before_login(host, target_ip):
     assert "banner /etc/issue.net" in host.check_output("sshd -T").splitlines()
     # Shown before authentication: even a refused password-only attempt receives it.
     proc = subprocess.run(["ssh", *SSH_OPTS, "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
-                           "nobody@%s" % target_ip, "true"], capture_output=True, text=True, timeout=30)
+                           "nobody@%s" % target_ip, "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30)
     assert "authorized users only" in proc.stderr, proc.stderr
 
 
@@ -426,8 +428,10 @@ def etc_fingerprint(host):
 def run_harden(*args, timeout=600):
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE", os.path.join(EPHEMERAL, "inventory"))
+    # Facts from memory only: the project's jsonfile cache may hold an earlier instance's facts for
+    # the same host name (another network, another gateway) for an hour.
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(project, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1")
+               ANSIBLE_NOCOLOR="1", ANSIBLE_CACHE_PLUGIN="ansible.builtin.memory")
     playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.run([playbook_bin, "-i", os.path.dirname(inventory) if inventory.endswith(".yml") else inventory,
                            "--limit", TARGET, os.path.join(project, "playbooks", "harden.yml"), *args],
@@ -459,5 +463,11 @@ def test_check_diff_on_the_hardened_host_changes_nothing(host):
     proc = run_harden("--check", "--diff")
     assert proc.returncode == 0, proc.stdout[-3000:]
     recap = [l for l in proc.stdout.splitlines() if l.startswith(TARGET) and "ok=" in l]
-    assert recap and "changed=0" in recap[0], recap
+    task, changed = None, []
+    for line in proc.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith("changed:"):
+            changed.append("%s %s" % (task, line))
+    assert recap and "changed=0" in recap[0], "\n".join(recap + changed)
     assert etc_fingerprint(host) == before
