@@ -49,7 +49,10 @@ images: engine
 sandbox: engine images
 	@files/scripts/sandbox up
 
+# Hardened is the normal host: the sandbox is hardened first (key-only sshd, firewall, fail2ban,
+# OS baseline), as a real host would be before its first deploy.
 deploy: venv sandbox
+	ansible-playbook playbooks/harden.yml
 	ansible-playbook playbooks/deploy.yml
 	@echo
 	@echo "Clinical BDD Creator (through nginx, TLS):  https://127.0.0.1:8443/health"
@@ -59,6 +62,7 @@ deploy: venv sandbox
 # The fleet sandbox: production's shape (inventories/fleet: production's groups and group_vars).
 fleet: venv engine images
 	@files/scripts/fleet up
+	ansible-playbook -i inventories/fleet playbooks/harden.yml
 	ansible-playbook -i inventories/fleet playbooks/deploy.yml
 	@echo
 	@echo "Fleet app hosts (through nginx, TLS): https://127.0.0.1:8511/health .. :8513/health"

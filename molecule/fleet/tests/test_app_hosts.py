@@ -33,3 +33,13 @@ def test_serves_the_live_release_through_nginx(host):
 def test_backups_are_scheduled(host):
     timer = host.service("cbdd-backup.timer")
     assert timer.is_enabled and timer.is_running
+
+
+def test_other_app_hosts_cannot_scrape_it(host):
+    """The hardening firewall admits the private scrape ports only from the monitoring hosts: from this
+    app host, another app host's metrics and node exporter time out (dropped, not refused)."""
+    from fleet_common import APP_HOSTS, PRIVATE, name_of
+    other = next(h for h in APP_HOSTS if h != name_of(host))
+    for port in (8000, 9100):
+        result = host.run("curl -sS -o /dev/null --max-time 4 http://%s:%d/metrics", PRIVATE[other], port)
+        assert result.rc == 28, (other, port, result.rc, result.stderr)  # 28: timed out
