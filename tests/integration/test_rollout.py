@@ -87,6 +87,27 @@ def test_same_version_rerun_changes_nothing(run_playbook, app_play):
     assert run.rc == 0 and run.recap["sandbox"]["changed"] == 0, run.recap
 
 
+def test_rollback_boots_the_kept_previous_release_without_failed_requests(run_playbook, sandbox, health_url):
+    """Right after a deploy the previous release's container is kept stopped: the rollback starts that
+    very container (same id) with its own release's config, and twice goes back and forth."""
+    for expected in ("1.0.0", "1.1.0"):
+        before = sandbox.release()
+        kept = [c for c in sandbox.app_containers() if c != before["live"]["container"]]
+        assert len(kept) == 1, sandbox.app_containers()
+        kept_id = sandbox.exec("docker", "inspect", "-f", "{{.Id}}", kept[0]).stdout.strip()
+        with bench.RequestLoop(health_url) as loop:
+            run = run_playbook("playbooks/rollback.yml")
+        assert run.rc == 0, run.stdout[-3000:]
+        summary = loop.summary()
+        assert summary["failures"] == 0, summary
+        assert bench.live_version(health_url) == expected
+        state = sandbox.release()
+        assert state["live"]["release_id"] == before["previous"]["release_id"], state
+        assert state["previous"]["release_id"] == before["live"]["release_id"], state
+        assert sandbox.exec("docker", "inspect", "-f", "{{.Id}}", state["live"]["container"]).stdout.strip() == kept_id
+        assert "version = %s" % expected in sandbox.exec("cat", ROOT + "/config/production.ini").stdout
+
+
 def test_broken_release_fails_and_old_version_keeps_answering(run_playbook, app_play, sandbox, health_url):
     build("9.9.9-broken", broken=True)
     upstream_before = sandbox.exec("cat", "/opt/clinical-bdd-creator/nginx/conf.d/cbdd-upstream.inc").stdout
@@ -96,7 +117,7 @@ def test_broken_release_fails_and_old_version_keeps_answering(run_playbook, app_
         run = run_playbook(str(app_play), {"app_version": "9.9.9-broken", "app_health_deadline": 15,
                                            "app_env": {"CBDD_TEST_SETTING": "from-the-broken-release"}})
     assert run.rc != 0
-    assert "version 9.9.9-broken FAILED its health gate" in run.stdout, run.stdout[-3000:]
+    assert "version 9.9.9-broken (release 9.9.9-broken-" in run.stdout and "FAILED its health gate" in run.stdout, run.stdout[-3000:]
     assert "Version 1.1.0 stays live" in run.stdout, run.stdout[-3000:]
     assert "stand-in built broken" in run.stdout  # the failed container's answer is reported
     summary = loop.summary()
@@ -142,19 +163,8 @@ def test_deploy_lock_blocks_a_second_deploy_and_reports_a_stale_one(run_playbook
         sandbox.exec("rm", "-f", LOCK)
 
 
-def test_rollback_returns_to_previous_release_without_failed_requests(run_playbook, sandbox, health_url):
-    before = sandbox.release()
-    kept = [c for c in sandbox.app_containers() if c != before["live"]["container"]]
-    kept_id = sandbox.exec("docker", "inspect", "-f", "{{.Id}}", kept[0]).stdout.strip()
-    with bench.RequestLoop(health_url) as loop:
-        run = run_playbook("playbooks/rollback.yml")
+def test_an_explicit_version_leaves_1_0_0_live(run_playbook, app_play, health_url):
+    """The next test files start from 1.0.0, as the inventory's first version."""
+    run = run_playbook(str(app_play), {"app_version": "1.0.0"})
     assert run.rc == 0, run.stdout[-3000:]
-    summary = loop.summary()
-    assert summary["failures"] == 0, summary
     assert bench.live_version(health_url) == "1.0.0"
-    state = sandbox.release()
-    assert state["live"]["release_id"] == before["previous"]["release_id"], state
-    assert state["previous"]["release_id"] == before["live"]["release_id"], state
-    # the kept container itself came back (same container id), with its own release's config
-    assert sandbox.exec("docker", "inspect", "-f", "{{.Id}}", state["live"]["container"]).stdout.strip() == kept_id
-    assert "version = 1.0.0" in sandbox.exec("cat", ROOT + "/config/production.ini").stdout
