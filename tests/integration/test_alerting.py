@@ -288,6 +288,13 @@ def test_app_stopped_pages_l3_and_started_sends_the_resolved_notice(sandbox, pee
               % (first - stopped_at, mail["received_at"] - stopped_at, page["received_at"] - stopped_at))
         assert set(alertnames(page)) & set(down)
         assert "Runbook step:    https://wiki.company.com/clinical-bdd-creator/runbook#service-unavailable" in mail["body"]
+        # What the notification points to: the read-only diagnosis shows the stopped app, the
+        # unreachable upstream and the firing alerts.
+        report = diagnose(run_playbook)
+        rows = {r["check"]: r for r in report["rows"]}
+        assert rows["container " + live[0]]["ok"] is False and "exited" in rows["container " + live[0]]["detail"]
+        assert rows["network nginx -> clinical-bdd-creator:3000"]["ok"] is False
+        assert any(check.startswith("alert CbddAppDown (L3)") for check in report["findings"]), report["findings"]
     finally:
         start = run_playbook("playbooks/start.yml", {"service": "app"})
         assert start.rc == 0, start.stdout[-3000:]
@@ -297,6 +304,25 @@ def test_app_stopped_pages_l3_and_started_sends_the_resolved_notice(sandbox, pee
     peers.wait("webhooks", lambda h: h["name"] == "pager" and h["json"]["status"] == "resolved"
                and set(alertnames(h)) & set(down), restarted, 120)
     assert "[RESOLVED]" in resolved["body"] or "RESOLVED (" in resolved["body"]
+
+
+def diagnose(run_playbook, *extra_args):
+    run = run_playbook("playbooks/diagnose.yml", {"diagnose_output": "json"}, extra_args=["--limit", "sandbox", *extra_args])
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.recap["sandbox"]["changed"] == 0, run.recap
+    return json.loads((REPO / "artifacts/diagnose-sandbox.json").read_text())
+
+
+def test_diagnose_is_read_only_and_reports_a_healthy_stack(sandbox, run_playbook):
+    before = live_state(sandbox), started_at(sandbox, "cbdd-prometheus")
+    report = diagnose(run_playbook, "--check", "--diff")
+    rows = {r["check"]: r for r in report["rows"]}
+    for check in ("host memory", "docker engine", "network nginx -> clinical-bdd-creator:3000", "network cbdd",
+                  "prometheus targets", "firing alerts", "resources cbdd-alertmanager", "log app log file"):
+        assert rows[check]["ok"], rows.get(check)
+    assert rows["network nginx -> clinical-bdd-creator:3000"]["detail"] == "HTTP 200"
+    assert {"container cbdd-nginx", "container cbdd-alertmanager", "container cbdd-blackbox"} <= set(rows)
+    assert (live_state(sandbox), started_at(sandbox, "cbdd-prometheus")) == before
 
 
 def test_renewed_certificate_seen_within_one_probe_interval(sandbox, peers, run_playbook):
