@@ -24,19 +24,21 @@ def cbdd_seconds(value):
     return float(match.group(1)) * _UNITS[match.group(2) or 's']
 
 
-def cbdd_scrape_targets(hosts, self_name, port, local_address):
+def cbdd_scrape_targets(hosts, self_name, port, local_address, local_port=None):
     """Scrape targets ``[{host, address}]`` for the hosts' variables ``hosts`` (hostvars of each).
 
-    A host is reached on its ``cbdd_private_address``; the scraping host itself (``self_name``) is
-    reached on ``local_address`` (a container name on the shared Docker network) instead.
+    A host is reached on its ``cbdd_private_address`` and ``port``; the scraping host itself
+    (``self_name``) is reached on ``local_address`` (a container name on the shared Docker network)
+    and ``local_port`` (the container's own port; default ``port``) instead.
     """
     targets = []
     for host in hosts:
         name = host['inventory_hostname']
-        address = local_address if name == self_name else str(host['cbdd_private_address'])
+        local = name == self_name
+        address = local_address if local else str(host['cbdd_private_address'])
         if ':' in address and not address.startswith('['):
             address = '[%s]' % address  # IPv6 literal
-        targets.append({'host': name, 'address': '%s:%s' % (address, port)})
+        targets.append({'host': name, 'address': '%s:%s' % (address, local_port if local and local_port else port)})
     return targets
 
 

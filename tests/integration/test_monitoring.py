@@ -91,7 +91,9 @@ def test_every_rule_group_loaded(sandbox):
 
 def test_certificate_days_left_exported(sandbox):
     def check():
-        result = prom(sandbox, "/api/v1/query?query=(cbdd_tls_cert_not_after_timestamp_seconds-time())/86400")["data"]["result"]
+        # Read by the blackbox exporter's probe (job cbdd-certificate; tests/integration/test_alerting.py).
+        result = prom(sandbox, "/api/v1/query?query=" + urllib.request.quote(
+            '(probe_ssl_earliest_cert_expiry{job="cbdd-certificate"}-time())/86400'))["data"]["result"]
         assert result, "no certificate expiry metric"
         days = float(result[0]["value"][1])
         # nginx_ssl's self-signed certificate: 365 days

@@ -86,7 +86,8 @@ def test_every_panel_datasource_resolves_to_the_provisioned_one(path):
 def test_dashboard_covers_the_runbook_views(path):
     exprs = " ".join(target["expr"] for _, target in queries(json.loads(path.read_text())))
     for needle in ("http_requests_total", 'status=~"5..', "histogram_quantile(0.95", "up{",
-                   "resets(", "cbdd_tls_cert_not_after_timestamp_seconds"):
+                   "resets(", "probe_ssl_earliest_cert_expiry", 'probe_success{job="cbdd-user-path"}',
+                   "cbdd_backup_last_success_timestamp_seconds", 'ALERTS{alertstate="firing"}'):
         assert needle in exprs, needle
 
 
