@@ -27,9 +27,10 @@ def cbdd_seconds(value):
 def cbdd_scrape_targets(hosts, self_name, port, local_address, local_port=None):
     """Scrape targets ``[{host, address}]`` for the hosts' variables ``hosts`` (hostvars of each).
 
-    A host is reached on its ``cbdd_private_address`` and ``port``; the scraping host itself
-    (``self_name``) is reached on ``local_address`` (a container name on the shared Docker network)
-    and ``local_port`` (the container's own port; default ``port``) instead.
+    A host is reached on its ``cbdd_private_address`` and ``port`` (a number, or the name of the
+    host's variable holding it, so a host that overrides the role's port is scraped there); the
+    scraping host itself (``self_name``) is reached on ``local_address`` (a container name on the
+    shared Docker network) and ``local_port`` (the container's own port; default ``port``) instead.
     """
     targets = []
     for host in hosts:
@@ -38,7 +39,8 @@ def cbdd_scrape_targets(hosts, self_name, port, local_address, local_port=None):
         address = local_address if local else str(host['cbdd_private_address'])
         if ':' in address and not address.startswith('['):
             address = '[%s]' % address  # IPv6 literal
-        targets.append({'host': name, 'address': '%s:%s' % (address, local_port if local and local_port else port)})
+        host_port = host[port] if isinstance(port, str) and not port.isdigit() else port
+        targets.append({'host': name, 'address': '%s:%s' % (address, local_port if local and local_port else host_port)})
     return targets
 
 

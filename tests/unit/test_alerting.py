@@ -217,7 +217,8 @@ def test_blackbox_config_check_refuses_a_broken_module(tmp_path):
     ({"blackbox_exporter_server_name": "not a name"}, "blackbox_exporter_server_name"),
     ({"blackbox_exporter_timeout": "5"}, "blackbox_exporter_timeout"),
     ({"blackbox_exporter_ca_path": "relative/ca.pem"}, "blackbox_exporter_ca_path"),
-    ({"blackbox_exporter_ca_path": "/nonexistent/ca.pem"}, "is not a file"),
+    ({"blackbox_exporter_ca_path": "/etc/ssl/ca.pem", "blackbox_exporter_ca_hosts": ["localhost"]}, "only one of it"),
+    ({"blackbox_exporter_ca_hosts": ["no-such-host"]}, "blackbox_exporter_ca_hosts"),
     ({"blackbox_exporter_bind_address": "0.0.0.0"}, "blackbox_exporter_expose"),
     ({"blackbox_exporter_extra_modules": {"cbdd_https_health": {}}}, "blackbox_exporter_extra_modules"),
 ])
@@ -225,6 +226,30 @@ def test_blackbox_bad_input_fails_naming_the_variable(tmp_path, extra, needle):
     proc = preflight(tmp_path, "blackbox_exporter", extra)
     assert proc.returncode != 0
     assert needle in flat(proc), proc.stdout[-3000:]
+
+
+def ca_tasks(tmp_path, extra):
+    """The blackbox role's CA step (tasks/ca.yml) on localhost, with the role's defaults and vars."""
+    role = REPO / "roles/blackbox_exporter"
+    text = ("- hosts: localhost\n  gather_facts: false\n  vars_files: [%s, %s]\n  tasks:\n"
+            "    - ansible.builtin.include_tasks: %s\n" % (role / "defaults/main.yml", role / "vars/main.yml", role / "tasks/ca.yml"))
+    return playbook(tmp_path, text, dict({"blackbox_exporter_root": str(tmp_path / "bb")}, **extra))
+
+
+def test_a_missing_ca_file_is_refused_when_the_exporter_is_configured(tmp_path):
+    proc = ca_tasks(tmp_path, {"blackbox_exporter_ca_path": "/nonexistent/ca.pem"})
+    assert proc.returncode != 0
+    assert "is not a file" in flat(proc) and "/nonexistent/ca.pem" in flat(proc)
+
+
+def test_the_ca_bundle_holds_every_trusted_host_s_certificate(tmp_path):
+    first = tmp_path / "one.pem"
+    first.write_text("-----BEGIN CERTIFICATE-----\nONE\n-----END CERTIFICATE-----\n")
+    proc = ca_tasks(tmp_path, {"blackbox_exporter_ca_hosts": ["localhost", "localhost"],
+                               "blackbox_exporter_ca_hosts_path": str(first)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    bundle = (tmp_path / "bb/ca/trusted.pem").read_text()
+    assert bundle == first.read_text() * 2
 
 
 # -------------------------------------------------------------------------- prometheus jobs
@@ -240,19 +265,24 @@ cbdd:
         app-1: {ansible_host: 192.0.2.11, cbdd_private_address: 10.213.7.11}
         app-2: {ansible_host: 192.0.2.12, nginx_ssl_https_port: 8443}
         mon-1:
-  vars:
-    cbdd_environment: production
 """
 
 
-def prometheus_config(tmp_path, inventory_text, limit, extra):
-    inventory = tmp_path / "hosts.yml"
+def prometheus_config(tmp_path, inventory_text, limit, extra, environment="production"):
+    """prometheus.yml rendered for host `limit` of a fleet-shaped inventory wired like every shipped
+    inventory (group_vars/all/000_project.yml -> the project's group_vars/all/main.yml)."""
+    folder = tmp_path / "inventory"
+    (folder / "group_vars/all").mkdir(parents=True)
+    (folder / "group_vars/all/000_project.yml").symlink_to(REPO / "group_vars/all/main.yml")
+    (folder / "group_vars/all/010_environment.yml").write_text("cbdd_environment: %s\n" % environment)
+    inventory = folder / "hosts.yml"
     inventory.write_text(inventory_text)
     out = tmp_path / "prom"
     out.mkdir()
-    text = ("- hosts: %s\n  gather_facts: false\n  vars_files: [%s]\n  tasks:\n"
+    text = ("- hosts: %s\n  gather_facts: false\n  tasks:\n"
+            "    - ansible.builtin.include_role: {name: prometheus, tasks_from: preflight, public: true}\n"
             "    - ansible.builtin.template: {src: %s, dest: %s/prometheus.yml, mode: '0644'}\n"
-            % (limit, REPO / "roles/prometheus/defaults/main.yml", REPO / "roles/prometheus/templates/prometheus.yml.j2", out))
+            % (limit, REPO / "roles/prometheus/templates/prometheus.yml.j2", out))
     proc = playbook(tmp_path, text, extra, str(inventory))
     assert proc.returncode == 0, proc.stdout[-3000:]
     check = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "0:0",
@@ -271,7 +301,8 @@ def targets(job):
 
 def test_fleet_probes_every_app_host_by_its_private_address_with_labels(tmp_path):
     config, jobs = prometheus_config(tmp_path, FLEET, "mon-1", {
-        "prometheus_alertmanager_targets": ["cbdd-alertmanager:9093", "10.213.7.6:9093"],
+        "prometheus_alertmanager_targets": [{"host": "mon-1", "address": "cbdd-alertmanager:9093"},
+                                            {"host": "mon-2", "address": "10.213.7.6:9093"}],
         "prometheus_blackbox_address": "cbdd-blackbox:9115"})
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["cbdd-alertmanager:9093", "10.213.7.6:9093"]
     assert targets(jobs["alertmanager"]) == {"cbdd-alertmanager:9093": {"cbdd_host": "mon-1", "environment": "production"},
@@ -290,20 +321,23 @@ def test_fleet_probes_every_app_host_by_its_private_address_with_labels(tmp_path
 
 
 def test_no_alerting_or_probe_jobs_when_unset(tmp_path):
-    config, jobs = prometheus_config(tmp_path, FLEET, "mon-1", {})
+    config, jobs = prometheus_config(tmp_path, FLEET, "mon-1", {"prometheus_alertmanager_targets": [],
+                                                                "prometheus_blackbox_address": ""})
     assert "alerting" not in config
     assert not {"alertmanager", "blackbox", "cbdd-user-path", "cbdd-certificate"} & set(jobs)
 
 
-def test_environment_defaults_to_sandbox(tmp_path):
-    _, jobs = prometheus_config(tmp_path, FLEET.replace("    cbdd_environment: production\n", "    other: 1\n"), "mon-1",
-                                {"prometheus_blackbox_address": "cbdd-blackbox:9115"})
-    assert {labels["environment"] for labels in targets(jobs["cbdd-user-path"]).values()} == {"sandbox"}
+def test_environment_label_is_the_inventory_s_environment(tmp_path):
+    _, jobs = prometheus_config(tmp_path, FLEET, "mon-1", {}, environment="staging")
+    for job in jobs.values():
+        assert {labels["environment"] for labels in targets(job).values()} == {"staging"}, job["job_name"]
 
 
 @pytest.mark.parametrize("extra, needle", [
-    ({"prometheus_alertmanager_targets": ["http://am:9093"]}, "prometheus_alertmanager_targets"),
-    ({"prometheus_alertmanager_targets": ["am:9093", "am:9093"]}, "prometheus_alertmanager_targets"),
+    ({"prometheus_alertmanager_targets": [{"host": "m", "address": "http://am:9093"}]}, "prometheus_alertmanager_targets"),
+    ({"prometheus_alertmanager_targets": [{"host": "m", "address": "am:9093"}, {"host": "n", "address": "am:9093"}]},
+     "prometheus_alertmanager_targets"),
+    ({"prometheus_alertmanager_targets": ["am:9093"]}, "prometheus_alertmanager_targets"),
     ({"prometheus_blackbox_address": "cbdd-blackbox"}, "prometheus_blackbox_address"),
     ({"prometheus_blackbox_probe_interval": "15"}, "prometheus_blackbox_probe_interval"),
 ])

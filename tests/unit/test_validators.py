@@ -175,3 +175,11 @@ def test_cbdd_scrape_targets_reach_other_hosts_on_their_private_address():
         {"host": "mon", "address": "cbdd-node-exporter:9100"},
         {"host": "app-1", "address": "10.0.0.11:9100"},
         {"host": "app-6", "address": "[fd00::6]:9100"}]
+
+
+def test_cbdd_scrape_targets_read_each_host_s_own_port_variable():
+    hosts = [{"inventory_hostname": "mon", "cbdd_private_address": "10.0.0.5", "nginx_ssl_https_port": 443},
+             {"inventory_hostname": "app-2", "cbdd_private_address": "10.0.0.12", "nginx_ssl_https_port": 8443}]
+    assert F.cbdd_scrape_targets(hosts, "mon", "nginx_ssl_https_port", "cbdd-nginx", 443) == [
+        {"host": "mon", "address": "cbdd-nginx:443"},
+        {"host": "app-2", "address": "10.0.0.12:8443"}]
