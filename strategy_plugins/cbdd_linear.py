@@ -7,6 +7,10 @@ Mitogen keeps one Python interpreter per target and reuses it for every task ins
 a new one (and unpacking the module) per task: measured here it halves the wall time of a no-op
 deploy (tests/bench/noop_deploy). Where Mitogen is not installed (an execution environment without
 it), this is ansible-core's own linear strategy, unchanged.
+
+A play with ``connection: local`` (molecule's create/destroy of the docker driver, for example) runs
+on plain linear: it gains nothing from Mitogen, and Mitogen never reports those plays' ``async``
+jobs as finished to ``async_status`` (the wait loops until its retries run out).
 """
 
 DOCUMENTATION = '''
@@ -28,3 +32,8 @@ else:
 
     class StrategyModule(ansible_mitogen.strategy.StrategyMixin, _Linear):
         """linear, with Mitogen's connection and module execution."""
+
+        def run(self, iterator, play_context, result=0):
+            if getattr(iterator._play, 'connection', None) == 'local':
+                return _Linear.run(self, iterator, play_context)
+            return super().run(iterator, play_context, result)
