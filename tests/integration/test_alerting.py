@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from waiting import eventually
 
 ROOT = "/opt/clinical-bdd-creator"
 AM_LIVE = ROOT + "/monitoring/alertmanager/config"
@@ -104,16 +105,6 @@ def live_state(sandbox):
     files = sandbox.exec("sh", "-c", "cd %s && find . -type f -exec sha256sum {} + | sort" % AM_LIVE).stdout
     return files, started_at(sandbox, "cbdd-alertmanager")
 
-
-def eventually(check, timeout=60, interval=2):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
 
 
 def free_port():

@@ -8,7 +8,6 @@ Rule-change runs use `ansible-playbook playbooks/deploy.yml --tags monitoring` (
 re-applies the shipped rules and checks that run changes nothing else."""
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from waiting import eventually
 
 RULES = REPO / "roles/prometheus/files/rules/cbdd-alerts.yml"
 LIVE_RULES = "/opt/clinical-bdd-creator/monitoring/prometheus/config/rules/cbdd-alerts.yml"
@@ -44,16 +44,6 @@ def loaded_rules(sandbox):
     return {rule["name"]: rule for group in prom(sandbox, "/api/v1/rules")["data"]["groups"]
             for rule in group["rules"]}
 
-
-def eventually(check, timeout=60, interval=2):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
 
 
 def test_prometheus_ready(sandbox):

@@ -2,10 +2,13 @@
 node's engine: testinfra reaches each one with `docker exec` (docker:// hosts), so the checks run ON
 the monitoring host and ON each app host without depending on how the inventory's SSH settings are
 templated."""
-import time
+import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests/integration"))
+from waiting import eventually as _eventually  # noqa: E402  (the one waiting loop of the tests)
 
 ROOT = "/opt/clinical-bdd-creator"
 NAME = "clinical-bdd.example.org"  # production's cbdd_server_name: the fleet uses production's group_vars
@@ -46,11 +49,4 @@ def running(host):
 
 
 def eventually(check, timeout=90, interval=3):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(interval)
+    return _eventually(check, timeout, interval)
