@@ -44,3 +44,16 @@ def test_disk_metrics_exist_per_host(host):
                                            "query=count by (cbdd_host) (node_filesystem_avail_bytes)"))
         assert sorted(r["metric"]["cbdd_host"] for r in out["data"]["result"]) == sorted(ALL_HOSTS), out
     eventually(check)
+
+
+def test_the_user_path_of_every_app_host_is_probed_with_its_certificate_verified(host):
+    """The blackbox exporter on the monitoring host reaches each app host's https://<private address>/health
+    through its nginx, verifying the certificate with the bundle of the app hosts' certificates."""
+    def check():
+        out = json.loads(host.check_output("curl -sS -G http://127.0.0.1:9090/api/v1/query --data-urlencode %s",
+                                           'query=probe_success{job="cbdd-user-path"}'))
+        results = {r["metric"]["cbdd_host"]: r["value"][1] for r in out["data"]["result"]}
+        assert results == {app: "1" for app in APP_HOSTS}, out
+    eventually(check)
+    bundle = host.file("/opt/clinical-bdd-creator/monitoring/blackbox/ca/trusted.pem")
+    assert bundle.content_string.count("BEGIN CERTIFICATE") == len(APP_HOSTS)
