@@ -33,7 +33,8 @@ from waiting import eventually
 
 ROOT = "/opt/clinical-bdd-creator"
 AM_LIVE = ROOT + "/monitoring/alertmanager/config"
-TEXTFILE = ROOT + "/monitoring/prometheus/textfile/cbdd_backup.prom"
+# group_vars: backup_metrics_file in the node exporter's textfile folder (prometheus_node_exporter_textfile_dir).
+TEXTFILE = "/var/lib/cbdd/textfile/cbdd_backup.prom"
 PROBE_INTERVAL = 15  # prometheus_blackbox_probe_interval
 
 
@@ -284,7 +285,7 @@ def test_app_stopped_pages_l3_and_started_sends_the_resolved_notice(sandbox, pee
         report = diagnose(run_playbook)
         rows = {r["check"]: r for r in report["rows"]}
         assert rows["container " + live[0]]["ok"] is False and "exited" in rows["container " + live[0]]["detail"]
-        assert rows["network nginx -> clinical-bdd-creator:3000"]["ok"] is False
+        assert rows["network nginx -> live app"]["ok"] is False
         assert any(check.startswith("alert CbddAppDown (L3)") for check in report["findings"]), report["findings"]
     finally:
         start = run_playbook("playbooks/start.yml", {"service": "app"})
@@ -308,10 +309,10 @@ def test_diagnose_is_read_only_and_reports_a_healthy_stack(sandbox, run_playbook
     before = live_state(sandbox), started_at(sandbox, "cbdd-prometheus")
     report = diagnose(run_playbook, "--check", "--diff")
     rows = {r["check"]: r for r in report["rows"]}
-    for check in ("host memory", "docker engine", "network nginx -> clinical-bdd-creator:3000", "network cbdd",
+    for check in ("host memory", "docker engine", "network nginx -> live app", "network cbdd",
                   "prometheus targets", "firing alerts", "resources cbdd-alertmanager", "log app log file"):
         assert rows[check]["ok"], rows.get(check)
-    assert rows["network nginx -> clinical-bdd-creator:3000"]["detail"] == "HTTP 200"
+    assert rows["network nginx -> live app"]["detail"] == "HTTP 200 from %s:3000" % sandbox.live_app()
     assert {"container cbdd-nginx", "container cbdd-alertmanager", "container cbdd-blackbox"} <= set(rows)
     assert (live_state(sandbox), started_at(sandbox, "cbdd-prometheus")) == before
 
@@ -327,7 +328,7 @@ def test_renewed_certificate_seen_within_one_probe_interval(sandbox, peers, run_
 
     assert days_left() > 300
     since = time.time()
-    short = run_playbook("playbooks/renew-cert.yml", {"nginx_ssl_selfsigned_days": 10})
+    short = run_playbook("playbooks/renew-cert.yml", {"nginx_ssl_selfsigned_days": 10, "renew_if_expiring_within_days": -1})
     assert short.rc == 0, short.stdout[-3000:]
     swapped = time.time()
 
