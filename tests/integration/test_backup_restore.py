@@ -189,7 +189,7 @@ def test_failed_restore_puts_the_safety_copy_back(run_playbook, sandbox, s3):
     before = host_files(sandbox)
     run = run_playbook("playbooks/restore.yml", {"restore_backup": broken})
     assert run.rc != 0
-    assert "RESTORE FAILED for %s at 'Test the nginx configuration'" % broken in run.stdout, run.stdout[-4000:]
+    assert "RESTORE FAILED for %s at 'Test the live nginx configuration'" % broken in run.stdout, run.stdout[-4000:]
     assert "was put back" in run.stdout
     assert host_files(sandbox) == before
     assert health_ok(sandbox)
