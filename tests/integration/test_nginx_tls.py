@@ -106,7 +106,9 @@ def test_config_rejected_by_nginx_never_goes_live(run_playbook, sandbox, tmp_pat
     from test_rollout import bench  # the app play alone
     before = sandbox.exec("sha256sum", SITE).stdout
     started = sandbox.exec("docker", "inspect", "-f", "{{.State.StartedAt}}", "cbdd-nginx").stdout
-    run = run_playbook(str(bench.app_play_file(tmp_path)), {"nginx_ssl_proxy_read_timeout": "soon"})
+    # A well-formed OpenSSL name that names no cipher: the inputs' checks accept it, only nginx -t
+    # (OpenSSL) can tell - the case the candidate folder exists for.
+    run = run_playbook(str(bench.app_play_file(tmp_path)), {"nginx_ssl_ciphers": ["NO-SUCH-CIPHER"]})
     assert run.rc != 0
     assert "nginx -t rejected the new cbdd.conf" in run.stdout, run.stdout[-3000:]
     assert sandbox.exec("sha256sum", SITE).stdout == before

@@ -2,7 +2,12 @@
 interval, every shipped rule group loaded, node exporter up, Grafana (TEST STAND-IN image) healthy
 and not anonymous. Reload/bad-rule behaviour: tests/integration/test_monitoring.py."""
 import json
+import os
 import time
+
+# The sandbox host is a container on the control node's engine: testinfra runs the checks in it
+# (as root) with `docker exec`, like the fleet scenario (CBDD_SANDBOX names another sandbox).
+testinfra_hosts = ["docker://" + os.environ.get("CBDD_SANDBOX", "cbdd-sandbox")]
 
 RULE_GROUPS = {"cbdd-recording", "cbdd-availability", "cbdd-degradation", "cbdd-infrastructure"}
 
