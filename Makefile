@@ -82,7 +82,7 @@ unit: venv images
 # day-2 host, reused from run to run. The fleet's tests (tests/integration/test_fleet.py) run after
 # the molecule scenario `fleet` has built and verified a fresh fleet (fleet-tests).
 integration: deploy
-	pytest tests/integration --ignore=tests/integration/test_fleet.py
+	pytest tests/integration --ignore=tests/integration/test_fleet.py --durations=25
 
 fleet-tests: venv
 	pytest tests/integration/test_fleet.py
