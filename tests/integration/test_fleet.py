@@ -118,7 +118,7 @@ def fleet_copy(tmp_path, change):
     inv = tmp_path / "fleet"
     inv.mkdir()
     hosts = yaml.safe_load((REPO / FLEET / "hosts.yml").read_text())
-    hosts["cbdd"]["vars"]["cbdd_sandbox_state"] = str(REPO / ".sandbox") + "/{{ inventory_hostname }}"
+    hosts["cbdd"]["vars"]["cbdd_sandbox_dir"] = str(REPO / ".sandbox")
     change(hosts)
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     (inv / "group_vars").symlink_to(REPO / FLEET / "group_vars")

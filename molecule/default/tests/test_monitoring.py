@@ -40,7 +40,9 @@ def test_app_target_up_every_5s(host):
         assert time.monotonic() < deadline, targets
         time.sleep(2)
     assert app["scrapeInterval"] == "5s"
-    assert app["scrapeUrl"] == "http://clinical-bdd-creator:8000/metrics"
+    # The app's metrics through nginx's metrics listener, which follows the live blue/green slot
+    # (on one all-in-one host Prometheus reaches it by container name on the shared network).
+    assert app["scrapeUrl"] == "http://cbdd-nginx:8000/metrics"
     assert by_job["prometheus"]["scrapeInterval"] == "15s"
 
 
