@@ -41,5 +41,5 @@ def test_other_app_hosts_cannot_scrape_it(host):
     from fleet_common import APP_HOSTS, PRIVATE, name_of
     other = next(h for h in APP_HOSTS if h != name_of(host))
     for port in (8000, 9100):
-        result = host.run("curl -sS -o /dev/null --max-time 4 http://%s:%d/metrics", PRIVATE[other], port)
+        result = host.run("curl -sS -o /dev/null --max-time 4 http://%s:%s/metrics", PRIVATE[other], str(port))
         assert result.rc == 28, (other, port, result.rc, result.stderr)  # 28: timed out
