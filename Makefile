@@ -41,7 +41,7 @@ venv:
 	  touch "$$target/.complete"; \
 	fi; \
 	if [ "$$(readlink $(VENV) 2>/dev/null)" != "$$target" ]; then rm -rf $(VENV); ln -s "$$target" $(VENV); fi; \
-	echo "venv: $$(readlink $(VENV)) ($$($(VENV)/bin/ansible --version | head -1))"
+	echo "venv: $$(readlink $(VENV)) ($$($(VENV)/bin/ansible --version | sed -n 1p))"
 
 images: engine
 	@files/images/build all
