@@ -18,7 +18,7 @@ export CBDD_IMAGE_DIR ?= $(CACHE_DIR)/images
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help engine venv images sandbox deploy fleet lint syntax unit integration molecule molecule-scenarios fleet-tests fleet-check test clean
+.PHONY: help engine venv images sandbox deploy fleet lint syntax unit integration molecule fleet-tests fleet-check test clean
 
 help:
 	@echo "make deploy   run the stack on the local sandbox (https://127.0.0.1:8443/health)"
@@ -93,13 +93,10 @@ fleet-check: venv images
 	molecule test -s fleet
 	$(MAKE) --no-print-directory fleet-tests
 
-molecule: venv images
-	@$(MAKE) --no-print-directory molecule-scenarios SCENARIOS="$(SCENARIOS)"
-
 # The scenarios on the single sandbox's engine (default converges the integration tests' sandbox).
 SANDBOX_SCENARIOS := $(filter-out fleet,$(SCENARIOS))
 
-molecule-scenarios: venv images
+molecule: venv images
 	@for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
 	  docker volume rm -f cbdd-mol-$$s-docker >/dev/null 2>&1 || true; \
@@ -113,7 +110,7 @@ molecule-scenarios: venv images
 test: lint syntax unit images
 	@mkdir -p .cache; \
 	$(MAKE) --no-print-directory fleet-check > .cache/fleet-check.log 2>&1 & fleet=$$!; \
-	rc=0; $(MAKE) --no-print-directory integration molecule-scenarios SCENARIOS="$(SANDBOX_SCENARIOS)" || rc=$$?; \
+	rc=0; $(MAKE) --no-print-directory integration molecule SCENARIOS="$(SANDBOX_SCENARIOS)" || rc=$$?; \
 	frc=0; wait $$fleet || frc=$$?; \
 	echo "== fleet check (molecule test -s fleet; tests/integration/test_fleet.py), log .cache/fleet-check.log:"; \
 	tail -n 150 .cache/fleet-check.log; \

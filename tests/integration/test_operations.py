@@ -256,15 +256,15 @@ def test_renew_cert_refuses_mismatched_key(run_playbook, sandbox, tmp_path):
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     make_pair(tmp_path, "bad", key_for_file=other_key)
     before = served_fingerprint(sandbox)
-    live = file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem")
+    live = file_fingerprint(sandbox, SSL_DIR + "/cert.pem")
     run = run_playbook("playbooks/renew-cert.yml", {"renew_cert_src": str(tmp_path / "bad.crt"),
                                                     "renew_key_src": str(tmp_path / "bad.key")})
     assert run.rc != 0
     assert "Certificate REFUSED" in run.stdout
     assert "key" in run.stdout.split("Certificate REFUSED", 1)[1][:600].lower()
     assert served_fingerprint(sandbox) == before
-    assert file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem") == live
-    listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
+    assert file_fingerprint(sandbox, SSL_DIR + "/cert.pem") == live
+    listing = sandbox.exec("ls", SSL_DIR).stdout.split()
     assert not [f for f in listing if f.endswith(".new")], listing
     assert_healthy(sandbox)
 
@@ -323,11 +323,11 @@ def test_renew_cert_without_downtime(sandbox):
     assert result["failures"] == 0, result
     assert result["fingerprint_before"] == before
     assert result["fingerprint_after"] != before
-    assert served_fingerprint(sandbox) == file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem")
+    assert served_fingerprint(sandbox) == file_fingerprint(sandbox, SSL_DIR + "/cert.pem")
     # the previous pair is kept for rollback, no candidate is left behind
-    assert file_fingerprint(sandbox, "/opt/clinical-bdd-creator/nginx/ssl/cert.pem.previous") == before
-    assert sandbox.exec("test", "-f", "/opt/clinical-bdd-creator/nginx/ssl/key.pem.previous", check=False).returncode == 0
-    listing = sandbox.exec("ls", "/opt/clinical-bdd-creator/nginx/ssl").stdout.split()
+    assert file_fingerprint(sandbox, SSL_DIR + "/cert.pem.previous") == before
+    assert sandbox.exec("test", "-f", SSL_DIR + "/key.pem.previous", check=False).returncode == 0
+    listing = sandbox.exec("ls", SSL_DIR).stdout.split()
     assert not [f for f in listing if f.endswith(".new")], listing
     assert_healthy(sandbox)
 
