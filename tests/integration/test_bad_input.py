@@ -102,6 +102,11 @@ CASES = [
     ("batch-zero", "deploy.yml", {"cbdd_rolling_batch": 0}, "cbdd_rolling_batch"),
     ("log-size-words", "deploy.yml", {"docker_engine_log_max_size": "100 MB"}, "docker_engine_log_max_size"),
     ("log-driver-unknown", "deploy.yml", {"docker_engine_log_driver": "syslog"}, "docker_engine_log_driver"),
+    ("tls-ca-path-relative", "deploy.yml", {"cbdd_tls_ca_path": "nginx/ssl/cert.pem"}, "cbdd_tls_ca_path"),
+    ("tls-ca-path-two-lines", "health.yml", {"cbdd_tls_ca_path": "/etc/ssl/ca.pem\n/etc/shadow"}, "cbdd_tls_ca_path"),
+    ("ciphers-separator", "deploy.yml", {"nginx_ssl_ciphers": ["ECDHE-RSA-AES128-GCM-SHA256;ALL"]}, "nginx_ssl_ciphers"),
+    ("blackbox-ca-hosts-path-relative", "deploy.yml", {"blackbox_exporter_ca_hosts_path": "x;y"},
+     "blackbox_exporter_ca_hosts_path"),
     ("environment-label", "deploy.yml", {"cbdd_environment": "Prod uction"}, "cbdd_environment"),
     # deploy.yml: monitoring and backups
     ("scrape-interval-words", "deploy.yml", {"prometheus_scrape_interval": "15 seconds"}, "prometheus_scrape_interval"),
