@@ -76,6 +76,8 @@ CASES = [
     ("server-name-empty-label", "deploy.yml", {"cbdd_server_name": "clinical-bdd..local"}, "cbdd_server_name"),
     ("server-name-injection", "deploy.yml", {"nginx_ssl_server_name": "a.example; return 444"}, "nginx_ssl_server_name"),
     ("https-port-too-big", "deploy.yml", {"nginx_ssl_https_port": 70000}, "nginx_ssl_https_port"),
+    # checked in the first play with the other prometheus inputs (before the Docker engine is touched)
+    ("node-exporter-port-too-big", "deploy.yml", {"prometheus_node_exporter_port": 70000}, "prometheus_node_exporter_port"),
     ("https-port-zero", "deploy.yml", {"nginx_ssl_https_port": 0}, "nginx_ssl_https_port"),
     ("https-port-not-a-number", "deploy.yml", {"cbdd_https_port": "not-a-port"}, "cbdd_https_port"),
     ("http-equals-https", "deploy.yml", {"cbdd_http_port": 443}, "cbdd_http_port"),
