@@ -110,13 +110,12 @@ molecule: venv images
 test: lint syntax unit images
 	@mkdir -p .cache; \
 	$(MAKE) --no-print-directory fleet-check > .cache/fleet-check.log 2>&1 & fleet=$$!; \
-	rc=0; $(MAKE) --no-print-directory integration molecule SCENARIOS="$(SANDBOX_SCENARIOS)" || rc=$$?; \
+	rc=0; $(MAKE) --no-print-directory --keep-going integration molecule SCENARIOS="$(SANDBOX_SCENARIOS)" || rc=$$?; \
 	frc=0; wait $$fleet || frc=$$?; \
 	echo "== fleet check (molecule test -s fleet; tests/integration/test_fleet.py), log .cache/fleet-check.log:"; \
 	tail -n 150 .cache/fleet-check.log; \
 	echo "make test: sandbox checks exit $$rc, fleet check exit $$frc"; \
-	[ $$rc -eq 0 ] && [ $$frc -eq 0 ]; \
-	echo "make test: all checks passed"
+	[ $$rc -eq 0 ] && [ $$frc -eq 0 ] && echo "make test: all checks passed"
 
 clean:
 	-files/scripts/sandbox down
