@@ -57,7 +57,7 @@ deploy: venv sandbox
 	@echo
 	@echo "Clinical BDD Creator (through nginx, TLS):  https://127.0.0.1:8443/health"
 	@echo "HTTP (redirects to HTTPS):                  http://127.0.0.1:8080/"
-	@echo "SSH to the sandbox host:                    ssh -i .sandbox/cbdd-sandbox/id_ed25519 -p 2222 deploy@127.0.0.1"
+	@echo "SSH to the sandbox host:                    ssh -i ~/.local/state/cbdd-sandbox/cbdd-sandbox/id_ed25519 -p 2222 deploy@127.0.0.1"
 
 # The fleet sandbox: production's shape (inventories/fleet: production's groups and group_vars).
 fleet: venv engine images
@@ -66,7 +66,7 @@ fleet: venv engine images
 	ansible-playbook -i inventories/fleet playbooks/deploy.yml
 	@echo
 	@echo "Fleet app hosts (through nginx, TLS): https://127.0.0.1:8511/health .. :8513/health"
-	@echo "SSH: ssh -i .sandbox/fleet-app-1/id_ed25519 -p 2311 deploy@127.0.0.1 (fleet-mon-1: port 2301)"
+	@echo "SSH: ssh -i ~/.local/state/cbdd-sandbox/fleet-app-1/id_ed25519 -p 2311 deploy@127.0.0.1 (fleet-mon-1: port 2301)"
 
 lint: venv
 	yamllint --strict .

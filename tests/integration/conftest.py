@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# Where files/scripts/sandbox and files/scripts/fleet keep each host's SSH key and pinned host key
+# (one place per control node; the inventories name these files).
+SANDBOX_STATE = Path.home() / ".local/state/cbdd-sandbox"
 RELEASE_STATE = "/var/lib/cbdd/app/release.json"
 # The paths a fingerprint covers (Sandbox.fingerprint). /var/lib/cbdd/backup/archives is left out only
 # because the daily timer may add an archive at any time; its metric and state file are in.
@@ -27,6 +30,11 @@ FINGERPRINTED = " ".join([
 class Sandbox:
     name: str
     offset: int
+
+    @property
+    def state(self):
+        """The folder with this sandbox's SSH key (id_ed25519) and pinned host key (known_hosts)."""
+        return SANDBOX_STATE / self.name
 
     @property
     def https_url(self):

@@ -176,7 +176,7 @@ def test_probes_check_the_certificate_name_and_chain(sandbox):
 def test_operator_reaches_the_uis_through_an_ssh_local_forward(sandbox):
     """The one way operators look: ssh -L as the deploy user with their key (Prometheus 9090,
     Alertmanager 9093, Grafana 3001 stay on the host's loopback)."""
-    state = REPO / ".sandbox" / sandbox.name
+    state = sandbox.state
     ports = {remote: free_port() for remote in (9090, 9093, 3001)}
     argv = ["ssh", "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
             "-o", "UserKnownHostsFile=%s" % (state / "known_hosts"), "-o", "StrictHostKeyChecking=yes",

@@ -102,6 +102,8 @@ CASES = [
     ("container-name-invalid", "deploy.yml", {"cbdd_app_container_name": "app name"}, "cbdd_app_container_name"),
     ("batch-percent-too-big", "deploy.yml", {"cbdd_rolling_batch": "150%"}, "cbdd_rolling_batch"),
     ("batch-zero", "deploy.yml", {"cbdd_rolling_batch": 0}, "cbdd_rolling_batch"),
+    ("role-groups-unknown-group", "deploy.yml", {"cbdd_role_groups": {"grafana": "nosuch"}}, "cbdd_role_groups"),
+    ("role-groups-not-a-dict", "deploy.yml", {"cbdd_role_groups": "monitoring"}, "cbdd_role_groups"),
     ("log-size-words", "deploy.yml", {"docker_engine_log_max_size": "100 MB"}, "docker_engine_log_max_size"),
     ("log-driver-unknown", "deploy.yml", {"docker_engine_log_driver": "syslog"}, "docker_engine_log_driver"),
     ("tls-ca-path-relative", "deploy.yml", {"cbdd_tls_ca_path": "nginx/ssl/cert.pem"}, "cbdd_tls_ca_path"),

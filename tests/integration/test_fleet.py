@@ -118,7 +118,6 @@ def fleet_copy(tmp_path, change):
     inv = tmp_path / "fleet"
     inv.mkdir()
     hosts = yaml.safe_load((REPO / FLEET / "hosts.yml").read_text())
-    hosts["cbdd"]["vars"]["cbdd_sandbox_dir"] = str(REPO / ".sandbox")
     change(hosts)
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     (inv / "group_vars").symlink_to(REPO / FLEET / "group_vars")
@@ -147,6 +146,18 @@ def test_a_bad_inventory_is_refused_before_anything_changes(run_playbook, tmp_pa
     run = run_playbook("playbooks/deploy.yml", {"app_version": "1.0.0"}, inventory=fleet_copy(tmp_path, change))
     assert run.rc != 0
     assert named in " ".join(run.stdout.split()), run.stdout[-2000:]
+    assert "PLAY [Prepare the hosts" not in run.stdout  # refused in the first play, no host touched
+    assert Sandbox("fleet-app-1", 0).fingerprint() == before
+
+
+def test_monitoring_inputs_are_checked_on_the_monitoring_hosts_and_stop_every_host(run_playbook):
+    """The monitoring roles' inputs (cbdd_role_groups) are checked where those roles run, the
+    monitoring host, still in the first play: a bad one stops the whole run, no host touched."""
+    before = Sandbox("fleet-app-1", 0).fingerprint()
+    run = run_playbook("playbooks/deploy.yml", {"grafana_admin_password": "admin"}, inventory=FLEET)
+    assert run.rc != 0
+    assert "fatal: [fleet-mon-1]" in run.stdout and "grafana_admin_password is unset, shorter than 12" in run.stdout
+    assert "fatal: [fleet-app-" not in run.stdout  # the app hosts do not check what they never run
     assert "PLAY [Prepare the hosts" not in run.stdout  # refused in the first play, no host touched
     assert Sandbox("fleet-app-1", 0).fingerprint() == before
 

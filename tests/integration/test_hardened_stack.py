@@ -15,11 +15,10 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
 
 
 def sandbox_ssh(sandbox, *extra):
-    state = REPO / ".sandbox" / sandbox.name
+    state = sandbox.state
     return ["ssh", "-i", str(state / "id_ed25519"), "-p", str(2222 + sandbox.offset),
             "-o", "UserKnownHostsFile=%s" % (state / "known_hosts"), "-o", "StrictHostKeyChecking=yes",
             "-o", "BatchMode=yes", "-o", "ControlPath=none", "-o", "ConnectTimeout=10", *extra, "deploy@127.0.0.1"]

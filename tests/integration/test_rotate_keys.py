@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def keygen(path):
@@ -19,7 +18,7 @@ def keygen(path):
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory, sandbox):
     d = tmp_path_factory.mktemp("rotate-keys")
-    state = REPO / ".sandbox" / sandbox.name
+    state = sandbox.state
     return {"old": state / "id_ed25519", "known_hosts": state / "known_hosts",
             "new": keygen(d / "new_key"), "other": keygen(d / "other_key")}
 

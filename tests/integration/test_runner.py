@@ -38,7 +38,7 @@ def build_project(project):
 
 
 def sandbox_inventory(sandbox, port=None):
-    state = REPO / ".sandbox" / sandbox.name
+    state = sandbox.state
     host_vars = {
         "ansible_host": "127.0.0.1",
         "ansible_port": port or 2222 + sandbox.offset,
@@ -56,7 +56,7 @@ def sandbox_inventory(sandbox, port=None):
 
 @pytest.fixture(scope="module")
 def private_data_dir(tmp_path_factory, sandbox):
-    if not (REPO / ".sandbox" / sandbox.name / "id_ed25519").is_file():
+    if not (sandbox.state / "id_ed25519").is_file():
         pytest.fail("sandbox %s is not up: run files/scripts/sandbox up (make integration does)" % sandbox.name)
     pdd = tmp_path_factory.mktemp("runner")
     build_project(pdd / "project")
